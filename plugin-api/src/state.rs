@@ -122,8 +122,18 @@ pub struct FileLock {
 }
 
 impl FileLock {
-    /// Blocks until the lock on `path` (created if missing) is ours.
+    /// Waits (up to [`FileLock::DEFAULT_TIMEOUT`]) until the lock on
+    /// `path` (created if missing) is ours.
     pub fn exclusive(path: &Path) -> Result<Self, StateError> {
+        Self::exclusive_timeout(path, Self::DEFAULT_TIMEOUT)
+    }
+
+    /// How long [`FileLock::exclusive`] waits before giving up.
+    pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+    /// Waits up to `timeout` for the lock on `path`; a holder that never
+    /// lets go gives a clear error instead of a hang.
+    pub fn exclusive_timeout(path: &Path, timeout: std::time::Duration) -> Result<Self, StateError> {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(io_err("cannot create directory", dir))?;
         }
@@ -134,8 +144,23 @@ impl FileLock {
             .truncate(false)
             .open(path)
             .map_err(io_err("cannot open lock", path))?;
-        file.lock().map_err(io_err("cannot lock", path))?;
-        Ok(Self { file })
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Self { file }),
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(StateError::Io {
+                        action: "timed out waiting for lock",
+                        path: path.to_owned(),
+                        source: io::Error::from(io::ErrorKind::TimedOut),
+                    });
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io_err("cannot lock", path)(e)),
+            }
+        }
     }
 }
 
