@@ -370,12 +370,26 @@ pub fn attach_command(node: &Node, vmid: u32, keep_env: bool, args: &[String]) -
     c
 }
 
-/// Memory use of a running CT in bytes (cgroup), 0 if unknown.
-pub fn mem_usage(vmid: u32) -> u64 {
-    let candidates = [
-        format!("/sys/fs/cgroup/memory/lxc.payload.{vmid}/memory.usage_in_bytes"),
-        format!("/sys/fs/cgroup/lxc.payload.{vmid}/memory.current"),
-    ];
+/// Memory use of a running CT in bytes, read from the memory cgroup of its
+/// init process; 0 if unknown.
+pub fn mem_usage(pid: u32) -> u64 {
+    let Ok(cg) = fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+        return 0;
+    };
+    let mut candidates = Vec::new();
+    for line in cg.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, ctrl, path) = (parts.next(), parts.next(), parts.next());
+        match (ctrl, path) {
+            (Some(c), Some(p)) if c.split(',').any(|x| x == "memory") => {
+                candidates.push(format!("/sys/fs/cgroup/memory{p}/memory.usage_in_bytes"));
+            }
+            (Some(""), Some(p)) => {
+                candidates.push(format!("/sys/fs/cgroup{p}/memory.current"));
+            }
+            _ => {}
+        }
+    }
     for c in candidates {
         if let Ok(s) = fs::read_to_string(&c)
             && let Ok(v) = s.trim().parse()

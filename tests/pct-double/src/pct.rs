@@ -812,7 +812,7 @@ fn status(node: &Node, args: &[String]) -> Result<i32> {
     d.insert("uptime", "0".into());
     if let Some(pid) = st.pid() {
         d.insert("pid", pid.to_string());
-        d.insert("mem", lxc::mem_usage(vmid).to_string());
+        d.insert("mem", lxc::mem_usage(pid).to_string());
         d.insert("uptime", lxc::uptime_of(pid).to_string());
         for k in [
             "pressurecpusome",
