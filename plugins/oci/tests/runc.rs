@@ -397,3 +397,39 @@ fn inherited_failure_names_command_and_status() {
         "runtime command 'runc create' failed with exit status 1"
     );
 }
+
+#[test]
+fn stop_thaws_a_paused_container() {
+    let env = Env::new();
+    let bundle = Bundle::new(TERM_AWARE);
+    let id = unique_id("stoppaused");
+    let _guard = env.create(&id, &bundle);
+    env.oci.start(&id_req(&id)).expect("start");
+    env.oci.pause(&id_req(&id)).expect("pause");
+    env.oci
+        .stop(&StopRequest {
+            id: id.clone(),
+            timeout_secs: Some(30),
+            force: false,
+        })
+        .expect("stop a paused container");
+    assert_eq!(env.state(&id).expect("state").status, "stopped");
+}
+
+#[test]
+fn forced_stop_of_a_created_container() {
+    let env = Env::new();
+    let bundle = Bundle::new(&["sleep", "300"]);
+    let id = unique_id("stopcreated");
+    let _guard = env.create(&id, &bundle);
+    let started = Instant::now();
+    env.oci
+        .stop(&StopRequest {
+            id: id.clone(),
+            timeout_secs: None,
+            force: true,
+        })
+        .expect("stop --force");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(env.state(&id).expect("state").status, "stopped");
+}
