@@ -228,3 +228,37 @@ fn start_failures_are_task_errors() {
     );
     assert_eq!(n.run("pct", &["status", "220"]).stdout, "status: stopped\n");
 }
+
+#[test]
+fn shutdown_timeout_and_force_stop() {
+    let n = Node::new();
+    n.template();
+    // sleep as PID 1 ignores the halt signal
+    n.create("230", &["--entrypoint", "/bin/sleep 1000"]);
+    let conf = n.conf_path("230");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(
+        &conf,
+        format!("{text}lxc.init.uid: 65534\nlxc.init.gid: 65534\n"),
+    )
+    .unwrap();
+    assert_eq!(n.run("pct", &["start", "230"]).code, 0);
+    let r = n.run("pct", &["exec", "230", "--", "cat", "/proc/1/status"]);
+    assert!(
+        r.stdout.lines().any(|l| l.starts_with("Uid:\t65534")),
+        "{}",
+        r.stdout
+    );
+    let r = n.run("pct", &["shutdown", "230", "--timeout", "1"]);
+    assert_eq!(
+        (r.code, r.stderr.as_str()),
+        (255, "container did not stop\n")
+    );
+    assert_eq!(n.run("pct", &["status", "230"]).stdout, "status: running\n");
+    let r = n.run(
+        "pct",
+        &["shutdown", "230", "--timeout", "1", "--forceStop", "1"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(n.run("pct", &["status", "230"]).stdout, "status: stopped\n");
+}
