@@ -193,16 +193,15 @@ pub fn parse_config<T: serde::de::DeserializeOwned>(config: serde_json::Value) -
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
         // An unknown field is reported at its parent's path; name the field.
-        let key = unknown_field_name(&inner).map_or_else(
-            || path.clone(),
-            |field| {
-                if path == "." || path.is_empty() {
-                    field.to_owned()
-                } else {
-                    format!("{path}.{field}")
-                }
-            },
-        );
+        // serde_path_to_error may or may not include the unknown field in
+        // the path, depending on its version; make sure it is there once.
+        let path = if path == "." { String::new() } else { path };
+        let key = match unknown_field_name(&inner) {
+            Some(field) if path.is_empty() => field.to_owned(),
+            Some(field) if path == field || path.ends_with(&format!(".{field}")) => path,
+            Some(field) => format!("{path}.{field}"),
+            None => path,
+        };
         BackendError::invalid_config(key, inner)
     })
 }

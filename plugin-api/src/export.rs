@@ -31,8 +31,12 @@ pub struct BuiltinPlugin {
     /// The commands it implements.
     pub commands: &'static [Command],
     /// Builds a backend.
-    pub new: fn(serde_json::Value, &HostInfo) -> Result<Box<dyn crate::Backend>, BackendError>,
+    pub new: BuiltinConstructor,
 }
+
+/// The constructor of a built-in backend.
+pub type BuiltinConstructor =
+    fn(serde_json::Value, &HostInfo) -> Result<Box<dyn crate::Backend>, BackendError>;
 
 inventory::collect!(BuiltinPlugin);
 

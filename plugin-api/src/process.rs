@@ -201,13 +201,11 @@ fn wait(
 }
 
 fn kill_tree(child: &mut Child, own_group: bool) {
-    if own_group {
-        if let Ok(pid) = i32::try_from(child.id()) {
-            // SAFETY: kill(2) with a negative pid signals the process group
-            // the child leads; it has no memory-safety preconditions.
-            unsafe {
-                libc::kill(-pid, libc::SIGKILL);
-            }
+    if let (true, Ok(pid)) = (own_group, i32::try_from(child.id())) {
+        // SAFETY: kill(2) with a negative pid signals the process group the
+        // child leads; it has no memory-safety preconditions.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
         }
     }
     let _ = child.kill();

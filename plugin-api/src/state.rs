@@ -133,7 +133,10 @@ impl FileLock {
 
     /// Waits up to `timeout` for the lock on `path`; a holder that never
     /// lets go gives a clear error instead of a hang.
-    pub fn exclusive_timeout(path: &Path, timeout: std::time::Duration) -> Result<Self, StateError> {
+    pub fn exclusive_timeout(
+        path: &Path,
+        timeout: std::time::Duration,
+    ) -> Result<Self, StateError> {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(io_err("cannot create directory", dir))?;
         }

@@ -6,6 +6,7 @@ use nexcage_plugin_api::abi::{BackendBox, HostContext, HostContext_Ref, LogLevel
 use nexcage_plugin_api::{Backend, BackendError, Command, ErrorKind, HostInfo, Request, Response};
 
 use crate::config::{BackendConfig, Config};
+
 use crate::error::{Error, Result};
 use crate::loader::{self, PluginHandle, SearchPath};
 
@@ -30,12 +31,24 @@ impl std::fmt::Debug for Instance {
 }
 
 /// Finds the plugin for backend `name` without building it.
-pub fn find_plugin(cfg: &Config, search: &SearchPath, name: &str) -> Result<(BackendConfig, PluginHandle)> {
-    let bc = cfg.backend(name);
+pub fn find_plugin(
+    cfg: &Config,
+    search: &SearchPath,
+    name: &str,
+) -> Result<(BackendConfig, PluginHandle)> {
+    find_plugin_for(search, cfg.backend(name))
+}
+
+/// Finds the plugin for an already resolved backend instance.
+pub fn find_plugin_for(
+    search: &SearchPath,
+    bc: BackendConfig,
+) -> Result<(BackendConfig, PluginHandle)> {
+    let name = bc.name.clone();
     match loader::find(search, &bc.plugin)? {
         Some(p) => Ok((bc, p)),
         None => Err(Error::PluginNotFound {
-            backend: name.to_owned(),
+            backend: name,
             plugin: bc.plugin.clone(),
             file: loader::plugin_file_name(&bc.plugin),
             searched: search
@@ -63,9 +76,10 @@ pub fn build(bc: &BackendConfig, plugin: PluginHandle, host: &HostInfo) -> Resul
     let inner = match &plugin {
         PluginHandle::Builtin(b) => {
             let settings = bc.settings.clone();
-            let built = nexcage_plugin_api::__private::catch(&format!("plugin '{}'", b.name), || {
-                (b.new)(settings, host)
-            });
+            let built =
+                nexcage_plugin_api::__private::catch(&format!("plugin '{}'", b.name), || {
+                    (b.new)(settings, host)
+                });
             Inner::Builtin(built.map_err(config_error)?)
         }
         PluginHandle::Library { module, .. } => {
@@ -85,9 +99,9 @@ pub fn build(bc: &BackendConfig, plugin: PluginHandle, host: &HostInfo) -> Resul
     })
 }
 
-/// Finds, loads and builds backend `name`.
-pub fn open(cfg: &Config, search: &SearchPath, name: &str, host: &HostInfo) -> Result<Instance> {
-    let (bc, plugin) = find_plugin(cfg, search, name)?;
+/// Finds, loads and builds backend instance `bc`.
+pub fn open(search: &SearchPath, bc: BackendConfig, host: &HostInfo) -> Result<Instance> {
+    let (bc, plugin) = find_plugin_for(search, bc)?;
     build(&bc, plugin, host)
 }
 
@@ -117,7 +131,9 @@ impl Instance {
         };
         match result {
             Ok(r) => Ok(r),
-            Err(e) if e.kind == ErrorKind::UNSUPPORTED && e.message.ends_with("is not supported") => {
+            Err(e)
+                if e.kind == ErrorKind::UNSUPPORTED && e.message.ends_with("is not supported") =>
+            {
                 Err(unsupported())
             }
             Err(e) => Err(Error::Backend {
@@ -128,7 +144,10 @@ impl Instance {
     }
 }
 
-fn invoke_library(b: &BackendBox, request: &Request) -> std::result::Result<Response, BackendError> {
+fn invoke_library(
+    b: &BackendBox,
+    request: &Request,
+) -> std::result::Result<Response, BackendError> {
     let json = serde_json::to_string(request)
         .map_err(|e| BackendError::failed(format!("cannot encode request: {e}")))?;
     match b.invoke(RStr::from_str(&json)) {

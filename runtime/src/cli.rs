@@ -211,7 +211,11 @@ pub struct ProxmoxOpts {
     #[arg(long, help_heading = "Proxmox options")]
     pub description: Option<String>,
     /// Backend-specific option KEY=VALUE (repeatable)
-    #[arg(long = "opt", value_name = "KEY=VALUE", help_heading = "Proxmox options")]
+    #[arg(
+        long = "opt",
+        value_name = "KEY=VALUE",
+        help_heading = "Proxmox options"
+    )]
     pub opts: Vec<String>,
 }
 
@@ -249,7 +253,12 @@ pub struct KillArgs {
     /// Signal: name (KILL, SIGKILL) or number (9); default TERM
     pub signal: Option<String>,
     /// Signal (alternative to the positional form)
-    #[arg(short = 's', long = "signal", value_name = "SIGNAL", conflicts_with = "signal")]
+    #[arg(
+        short = 's',
+        long = "signal",
+        value_name = "SIGNAL",
+        conflicts_with = "signal"
+    )]
     pub signal_opt: Option<String>,
     /// Signal every process in the container
     #[arg(short, long)]
@@ -411,35 +420,73 @@ mod tests {
     fn runc_argv_forms() {
         // containerd
         let c = parse(&[
-            "--root", "/run/containerd/runc/default", "--log", "/b/log.json", "--log-format", "json",
-            "create", "--bundle", "/b", "--pid-file", "/b/init.pid", "ctr1",
+            "--root",
+            "/run/containerd/runc/default",
+            "--log",
+            "/b/log.json",
+            "--log-format",
+            "json",
+            "create",
+            "--bundle",
+            "/b",
+            "--pid-file",
+            "/b/init.pid",
+            "ctr1",
         ]);
         assert_eq!(c.global.log_format, Some(LogFormat::Json));
-        let Some(Cmd::Create(a)) = c.command else { panic!() };
+        let Some(Cmd::Create(a)) = c.command else {
+            panic!()
+        };
         assert_eq!(a.id, "ctr1");
         // podman: `=` forms; options after the id
-        let c = parse(&["--log-format=json", "--log=/x/oci-log", "create", "id1", "--bundle", "/u"]);
-        assert_eq!(c.global.log.as_deref(), Some(std::path::Path::new("/x/oci-log")));
-        let Some(Cmd::Create(a)) = c.command else { panic!() };
+        let c = parse(&[
+            "--log-format=json",
+            "--log=/x/oci-log",
+            "create",
+            "id1",
+            "--bundle",
+            "/u",
+        ]);
+        assert_eq!(
+            c.global.log.as_deref(),
+            Some(std::path::Path::new("/x/oci-log"))
+        );
+        let Some(Cmd::Create(a)) = c.command else {
+            panic!()
+        };
         assert_eq!(a.oci.bundle.as_deref(), Some(std::path::Path::new("/u")));
         // kill with numeric and named positional signals
-        let Some(Cmd::Kill(k)) = parse(&["kill", "c", "9"]).command else { panic!() };
+        let Some(Cmd::Kill(k)) = parse(&["kill", "c", "9"]).command else {
+            panic!()
+        };
         assert_eq!(k.signal.as_deref(), Some("9"));
-        let Some(Cmd::Kill(k)) = parse(&["kill", "--all", "c", "SIGKILL"]).command else { panic!() };
+        let Some(Cmd::Kill(k)) = parse(&["kill", "--all", "c", "SIGKILL"]).command else {
+            panic!()
+        };
         assert!(k.all);
         // exec with hyphenated command args
-        let Some(Cmd::Exec(e)) = parse(&["exec", "--detach", "--pid-file", "/p", "c", "ls", "-la"]).command else {
+        let Some(Cmd::Exec(e)) =
+            parse(&["exec", "--detach", "--pid-file", "/p", "c", "ls", "-la"]).command
+        else {
             panic!()
         };
         assert_eq!(e.command, ["ls", "-la"]);
         // global flags also work after the command
         let c = parse(&["state", "x", "--root", "/r"]);
         assert_eq!(c.global.root.as_deref(), Some(std::path::Path::new("/r")));
-        let c = parse(&["--rootless=false", "--systemd-cgroup", "delete", "--force", "x"]);
+        let c = parse(&[
+            "--rootless=false",
+            "--systemd-cgroup",
+            "delete",
+            "--force",
+            "x",
+        ]);
         assert_eq!(c.global.rootless.as_deref(), Some("false"));
         assert!(c.global.systemd_cgroup);
         let c = parse(&["update", "--resources=-", "x"]);
-        let Some(Cmd::Update(u)) = c.command else { panic!() };
+        let Some(Cmd::Update(u)) = c.command else {
+            panic!()
+        };
         assert_eq!(u.resources, std::path::Path::new("-"));
     }
 

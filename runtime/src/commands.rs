@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 
 use nexcage_plugin_api::{
     Command, ContainerSummary, CreateRequest, DeleteRequest, ErrorKind, ExecRequest,
-    FeaturesRequest, HostInfo, IdRequest, KillRequest, ListRequest, Request, Response,
-    StopRequest, UpdateRequest,
+    FeaturesRequest, HostInfo, IdRequest, KillRequest, ListRequest, Request, Response, StopRequest,
+    UpdateRequest,
 };
 
 use crate::backends::{self, Instance};
 use crate::cli::{self, Cmd, ConfigCmd, GlobalOpts, OutputFormat};
-use crate::config::{self, Config, Origin};
+use crate::config::{self, BackendConfig, Config, Origin};
 use crate::error::{Error, Result};
 use crate::loader::{self, SearchPath};
 use crate::routing::{self, Decision};
@@ -46,8 +46,11 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Builds the context: loads and validates the config.
-    pub fn new(global: GlobalOpts) -> Result<Self> {
+    /// Builds the context: loads and validates the config. With
+    /// `check_names`, every backend the routing table names must exist
+    /// (diagnostic commands like `plugins` skip that, so they still work
+    /// when it does not).
+    pub fn new(global: GlobalOpts, check_names: bool) -> Result<Self> {
         let mut cfg = config::load(global.config.as_deref())?;
         if let Some(root) = &global.root {
             cfg.root = config::Sourced {
@@ -56,7 +59,9 @@ impl Ctx {
             };
         }
         let search = SearchPath::from_config(&cfg);
-        config::check_backend_names(&cfg, |n| search.provides(n))?;
+        if check_names {
+            config::check_backend_names(&cfg, |n| search.provides(n))?;
+        }
         let store = Store::new(&cfg.root.value);
         Ok(Self {
             global,
@@ -84,30 +89,48 @@ impl Ctx {
         })
     }
 
-    fn decide(&self, command: Command, id: Option<&str>) -> Result<Decision> {
+    fn decide(&self, command: Command, id: Option<&str>) -> Result<(Decision, BackendConfig)> {
         let owner = match id {
-            Some(id) => self.store.owner(id)?.map(|o| o.backend),
+            Some(id) => self.store.owner(id)?,
             None => None,
         };
-        Ok(routing::route(
+        let d = routing::route(
             &self.cfg,
             command,
             id,
             self.global.backend.as_deref(),
-            owner.as_deref(),
-        ))
+            owner.as_ref().map(|o| o.backend.as_str()),
+        );
+        let current = self.cfg.backend(&d.backend);
+        let bc = match owner {
+            Some(o)
+                if d.reason == routing::Reason::Owner
+                    && !self.cfg.backends.contains_key(&o.backend)
+                    && !o.plugin.is_empty()
+                    && (o.plugin != current.plugin || o.settings != current.settings) =>
+            {
+                tracing::warn!(
+                    "backend '{}' is no longer declared in the config; using the plugin '{}' and settings recorded when the container was created",
+                    o.backend,
+                    o.plugin
+                );
+                BackendConfig::recorded(&o.backend, &o.plugin, o.settings)
+            }
+            _ => current,
+        };
+        Ok((d, bc))
     }
 
-    fn open(&self, backend: &str) -> Result<Instance> {
-        backends::open(&self.cfg, &self.search, backend, &self.host_info(backend)?)
+    fn open(&self, bc: &BackendConfig) -> Result<Instance> {
+        backends::open(&self.search, bc.clone(), &self.host_info(&bc.name)?)
     }
 
     /// Routes and sends a request about one container.
     fn send(&self, id: &str, request: Request) -> Result<(String, Response)> {
         validate_id(id)?;
-        let d = self.decide(request.command(), Some(id))?;
+        let (d, bc) = self.decide(request.command(), Some(id))?;
         tracing::debug!(command = %request.command(), id, backend = %d.backend, reason = %d.reason, "routed");
-        let inst = self.open(&d.backend)?;
+        let inst = self.open(&bc)?;
         let resp = inst.invoke(&request)?;
         Ok((d.backend, resp))
     }
@@ -129,7 +152,11 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> Result<i32> {
             }),
         ),
         Cmd::Kill(a) => {
-            let sig = a.signal.as_deref().or(a.signal_opt.as_deref()).unwrap_or("TERM");
+            let sig = a
+                .signal
+                .as_deref()
+                .or(a.signal_opt.as_deref())
+                .unwrap_or("TERM");
             let signal = signal::parse(sig).map_err(Error::Invalid)?;
             simple(
                 ctx,
@@ -242,12 +269,12 @@ fn create(ctx: &Ctx, a: cli::CreateArgs, run: Option<(bool, bool)>) -> Result<i3
     } else {
         Request::Create(req)
     };
-    let d = ctx.decide(request.command(), Some(&a.id))?;
-    let inst = ctx.open(&d.backend)?;
+    let (d, bc) = ctx.decide(request.command(), Some(&a.id))?;
+    let inst = ctx.open(&bc)?;
     // Record the owner before a foreground `run` starts, so a concurrent
     // `state`/`kill` reaches the right backend while it runs.
     if run.is_some() {
-        ctx.store.set_owner(&a.id, &d.backend)?;
+        ctx.store.set_owner(&a.id, &bc)?;
     }
     let resp = match inst.invoke(&request) {
         Ok(r) => r,
@@ -272,7 +299,7 @@ fn create(ctx: &Ctx, a: cli::CreateArgs, run: Option<(bool, bool)>) -> Result<i3
         }
         Some(code) => Ok(code),
         None => {
-            ctx.store.set_owner(&a.id, &d.backend)?;
+            ctx.store.set_owner(&a.id, &bc)?;
             if let Some(s) = &created.summary {
                 outln!("{s}");
             }
@@ -339,7 +366,7 @@ fn list(ctx: &Ctx, a: &cli::ListArgs) -> Result<i32> {
     let mut rows: Vec<ContainerSummary> = Vec::new();
     let (mut answered, mut failed) = (0, 0);
     for name in &names {
-        let inst = match ctx.open(name) {
+        let inst = match ctx.open(&ctx.cfg.backend(name)) {
             Ok(i) => i,
             Err(e) => {
                 tracing::warn!("list: skipping backend '{name}': {e}");
@@ -539,8 +566,8 @@ fn update(ctx: &Ctx, a: &cli::UpdateArgs) -> Result<i32> {
 }
 
 fn features(ctx: &Ctx) -> Result<i32> {
-    let d = ctx.decide(Command::Features, None)?;
-    let inst = ctx.open(&d.backend)?;
+    let (d, bc) = ctx.decide(Command::Features, None)?;
+    let inst = ctx.open(&bc)?;
     let resp = inst.invoke(&Request::Features(FeaturesRequest::default()))?;
     let Response::Features(f) = resp else {
         return Err(unexpected(&d.backend, &resp));
@@ -579,9 +606,25 @@ fn plugins(ctx: &Ctx, format: OutputFormat) -> Result<i32> {
         return Ok(0);
     }
     let w_name = rows.iter().map(|r| r.name.len()).max().unwrap_or(0).max(4);
-    let w_ver = rows.iter().map(|r| r.version.len()).max().unwrap_or(0).max(7);
-    let w_src = rows.iter().map(|r| r.source.len()).max().unwrap_or(0).max(6);
-    outln!("{:<w_name$}  {:<w_ver$}  {:<5}  {:<w_src$}  COMMANDS", "NAME", "VERSION", "API", "SOURCE");
+    let w_ver = rows
+        .iter()
+        .map(|r| r.version.len())
+        .max()
+        .unwrap_or(0)
+        .max(7);
+    let w_src = rows
+        .iter()
+        .map(|r| r.source.len())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    outln!(
+        "{:<w_name$}  {:<w_ver$}  {:<5}  {:<w_src$}  COMMANDS",
+        "NAME",
+        "VERSION",
+        "API",
+        "SOURCE"
+    );
     for r in &rows {
         outln!(
             "{:<w_name$}  {:<w_ver$}  {:<5}  {:<w_src$}  {}",
@@ -602,41 +645,81 @@ fn config_show(ctx: &Ctx) -> Result<i32> {
         out.push_str(&format!("{k} = {v}  # {o}\n"));
     };
     match &c.file {
-        Some(f) => line("config_file", quote(&f.value.display().to_string()), &f.origin),
+        Some(f) => line(
+            "config_file",
+            quote(&f.value.display().to_string()),
+            &f.origin,
+        ),
         None => line("config_file", "none".into(), &Origin::Default),
     }
-    line("runtime.root", quote(&c.root.value.display().to_string()), &c.root.origin);
+    line(
+        "runtime.root",
+        quote(&c.root.value.display().to_string()),
+        &c.root.origin,
+    );
     if let Some(l) = &c.log_level {
         line("runtime.log_level", quote(&l.value), &l.origin);
     }
-    line("routing.default", quote(&c.default_backend.value), &c.default_backend.origin);
+    line(
+        "routing.default",
+        quote(&c.default_backend.value),
+        &c.default_backend.origin,
+    );
     for (cmd, b) in &c.command_backends {
-        line(&format!("routing.commands.{cmd}"), quote(&b.value), &b.origin);
+        line(
+            &format!("routing.commands.{cmd}"),
+            quote(&b.value),
+            &b.origin,
+        );
     }
     for r in &c.rules {
         let cmds = r
             .commands
             .as_ref()
-            .map(|cs| format!(", commands = [{}]", cs.iter().map(|c| quote(c.as_str())).collect::<Vec<_>>().join(", ")))
+            .map(|cs| {
+                format!(
+                    ", commands = [{}]",
+                    cs.iter()
+                        .map(|c| quote(c.as_str()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
             .unwrap_or_default();
         line(
             &format!("routing.rules[{}]", r.index),
-            format!("{{ match = {}{cmds}, backend = {} }}", r.pattern, quote(&r.backend)),
+            format!(
+                "{{ match = {}{cmds}, backend = {} }}",
+                r.pattern,
+                quote(&r.backend)
+            ),
             &r.origin,
         );
     }
     for b in c.backends.values() {
         line(
             &format!("backends.{}", b.name),
-            format!("{{ plugin = {}, settings = {} }}", quote(&b.plugin), b.settings),
+            format!(
+                "{{ plugin = {}, settings = {} }}",
+                quote(&b.plugin),
+                b.settings
+            ),
             &b.origin,
         );
     }
     for f in &ctx.search.files {
-        line("plugins.paths[]", quote(&f.value.display().to_string()), &f.origin);
+        line(
+            "plugins.paths[]",
+            quote(&f.value.display().to_string()),
+            &f.origin,
+        );
     }
     for d in &ctx.search.dirs {
-        line("plugins.search_dir[]", quote(&d.value.display().to_string()), &d.origin);
+        line(
+            "plugins.search_dir[]",
+            quote(&d.value.display().to_string()),
+            &d.origin,
+        );
     }
     out!("{out}");
     Ok(0)
@@ -666,7 +749,9 @@ fn config_check(ctx: &Ctx) -> Result<i32> {
         None => outln!("no config file; built-in defaults"),
     }
     if errors > 0 {
-        return Err(Error::Invalid(format!("{errors} backend(s) have invalid settings")));
+        return Err(Error::Invalid(format!(
+            "{errors} backend(s) have invalid settings"
+        )));
     }
     Ok(0)
 }
@@ -676,8 +761,8 @@ fn route(ctx: &Ctx, command: &str, id: &str) -> Result<i32> {
         .parse()
         .map_err(|e: nexcage_plugin_api::UnknownCommand| Error::Invalid(e.to_string()))?;
     validate_id(id)?;
-    let d = ctx.decide(command, Some(id))?;
-    let plugin = ctx.cfg.backend(&d.backend).plugin;
+    let (d, bc) = ctx.decide(command, Some(id))?;
+    let plugin = bc.plugin;
     outln!("backend: {}", d.backend);
     outln!("plugin:  {plugin}");
     outln!("reason:  {}", d.reason);

@@ -195,10 +195,24 @@ impl BackendConfig {
         }
     }
 
+    /// The instance recorded at create time, for a backend the config no
+    /// longer declares.
+    pub fn recorded(name: &str, plugin: &str, settings: serde_json::Value) -> Self {
+        Self {
+            name: name.to_owned(),
+            plugin: plugin.to_owned(),
+            settings,
+            origin: Origin::Default,
+            key_lines: BTreeMap::new(),
+        }
+    }
+
     /// Describes where a plugin-reported config error is, e.g.
     /// `/etc/nexcage/config.toml:12: backends.crun.binary`.
     pub fn locate(&self, key: Option<&str>) -> String {
-        let first = key.and_then(|k| k.split('.').next()).filter(|k| !k.is_empty());
+        let first = key
+            .and_then(|k| k.split('.').next())
+            .filter(|k| !k.is_empty());
         let dotted = match key.filter(|k| !k.is_empty()) {
             Some(k) => format!("backends.{}.{k}", self.name),
             None => format!("backends.{}", self.name),
@@ -280,10 +294,11 @@ pub fn load(flag: Option<&Path>) -> Result<Config, ConfigError> {
     match locate(flag) {
         None => Ok(Config::default()),
         Some(file) => {
-            let text = std::fs::read_to_string(&file.value).map_err(|source| ConfigError::Read {
-                path: file.value.clone(),
-                source,
-            })?;
+            let text =
+                std::fs::read_to_string(&file.value).map_err(|source| ConfigError::Read {
+                    path: file.value.clone(),
+                    source,
+                })?;
             let mut cfg = parse(&text, &file.value)?;
             cfg.file = Some(file);
             Ok(cfg)
@@ -315,7 +330,12 @@ impl Source<'_> {
         }
     }
 
-    fn error(&self, span: &Range<usize>, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    fn error(
+        &self,
+        span: &Range<usize>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ConfigError {
         let (line, column) = self.line_col(span.start);
         ConfigError::Invalid {
             path: self.path.to_owned(),
@@ -371,7 +391,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     for (name, table) in raw.backends {
         let span = name.span();
         let name = name.into_inner();
-        validate_backend_name(&name).map_err(|m| src.error(&span, format!("backends.{name}"), m))?;
+        validate_backend_name(&name)
+            .map_err(|m| src.error(&span, format!("backends.{name}"), m))?;
         let table_span = table.span();
         let mut table = table.into_inner();
         let plugin = match table.remove("plugin") {
@@ -443,7 +464,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
                 let mut out = Vec::new();
                 for c in list.into_inner() {
                     out.push(c.parse::<Command>().map_err(|_| {
-                        src.error(&span, format!("{key}.commands"), format!("unknown command '{c}'"))
+                        src.error(
+                            &span,
+                            format!("{key}.commands"),
+                            format!("unknown command '{c}'"),
+                        )
                     })?);
                 }
                 if out.is_empty() {
@@ -484,10 +509,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
 
 /// Checks that every backend named by routing is declared, built in, or
 /// has a plugin file of that name (stat only, nothing is loaded).
-pub fn check_backend_names(
-    cfg: &Config,
-    known: impl Fn(&str) -> bool,
-) -> Result<(), ConfigError> {
+pub fn check_backend_names(cfg: &Config, known: impl Fn(&str) -> bool) -> Result<(), ConfigError> {
     let check = |name: &str, key: String, origin: &Origin| -> Result<(), ConfigError> {
         if cfg.backends.contains_key(name) || known(name) {
             return Ok(());
@@ -516,7 +538,11 @@ pub fn check_backend_names(
         check(&b.value, format!("routing.commands.{cmd}"), &b.origin)?;
     }
     for r in &cfg.rules {
-        check(&r.backend, format!("routing.rules[{}].backend", r.index), &r.origin)?;
+        check(
+            &r.backend,
+            format!("routing.rules[{}].backend", r.index),
+            &r.origin,
+        )?;
     }
     Ok(())
 }
@@ -539,17 +565,20 @@ pub fn validate_backend_name(name: &str) -> Result<(), String> {
 }
 
 fn find_key_line(text: &str, span: &Range<usize>, key: &str) -> Option<usize> {
+    // The table's span may cover only its header: scan from there to the
+    // next table header.
     let start = span.start.min(text.len());
-    let end = span.end.min(text.len());
     let mut offset = start;
-    for line in text[start..end].split_inclusive('\n') {
+    for (i, line) in text[start..].split_inclusive('\n').enumerate() {
         let t = line.trim_start();
-        let t = t.strip_prefix('"').map_or(t, |s| s.strip_suffix('"').unwrap_or(s));
-        if let Some(rest) = t.strip_prefix(key) {
-            let rest = rest.trim_start_matches('"').trim_start();
-            if rest.starts_with('=') {
-                return Some(text[..offset].matches('\n').count() + 1);
-            }
+        if i > 0 && t.starts_with('[') {
+            break;
+        }
+        let unquoted = t.strip_prefix('"').unwrap_or(t);
+        if let Some(rest) = unquoted.strip_prefix(key)
+            && rest.trim_start_matches('"').trim_start().starts_with('=')
+        {
+            return Some(text[..offset].matches('\n').count() + 1);
         }
         offset += line.len();
     }
@@ -604,20 +633,31 @@ dirs = ["/opt/nexcage/plugins"]
 "#)
         .unwrap();
         assert_eq!(cfg.rules.len(), 1);
-        assert_eq!(cfg.rules[0].commands, Some(vec![Command::Create, Command::Run]));
+        assert_eq!(
+            cfg.rules[0].commands,
+            Some(vec![Command::Create, Command::Run])
+        );
         let crun = cfg.backend("crun");
         assert_eq!(crun.plugin, "oci");
         assert_eq!(crun.settings, serde_json::json!({"binary": "crun"}));
-        assert_eq!(crun.locate(Some("binary")), "/etc/nexcage/config.toml:13: backends.crun.binary");
+        assert_eq!(
+            crun.locate(Some("binary")),
+            "/etc/nexcage/config.toml:12: backends.crun.binary"
+        );
         assert_eq!(
             cfg.command_backends[&Command::Exec].origin,
-            Origin::File { path: "/etc/nexcage/config.toml".into(), line: 5 }
+            Origin::File {
+                path: "/etc/nexcage/config.toml".into(),
+                line: 5
+            }
         );
     }
 
     #[test]
     fn unknown_key_names_file_line_and_key() {
-        let e = p("[routing]\ndefault = \"x\"\ndefualt = \"y\"\n").unwrap_err().to_string();
+        let e = p("[routing]\ndefault = \"x\"\ndefualt = \"y\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("/etc/nexcage/config.toml:3:"), "{e}");
         assert!(e.contains("unknown field `defualt`"), "{e}");
     }
@@ -643,7 +683,9 @@ dirs = ["/opt/nexcage/plugins"]
     #[test]
     fn unknown_backend_in_routing_is_an_error() {
         let cfg = p("[routing]\ndefault = \"nope\"\n").unwrap();
-        let e = check_backend_names(&cfg, |n| n == "oci").unwrap_err().to_string();
+        let e = check_backend_names(&cfg, |n| n == "oci")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(":2:"), "{e}");
         assert!(e.contains("unknown backend 'nope'"), "{e}");
         let cfg = p("[routing]\ndefault = \"oci\"\n").unwrap();

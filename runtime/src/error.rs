@@ -19,7 +19,9 @@ pub enum Error {
     #[error(transparent)]
     Load(#[from] LoadError),
     /// No plugin provides the backend.
-    #[error("backend '{backend}': plugin '{plugin}' not found (looked for {file} as a built-in and in: {searched})")]
+    #[error(
+        "backend '{backend}': plugin '{plugin}' not found (looked for {file} as a built-in and in: {searched})"
+    )]
     PluginNotFound {
         /// The backend instance.
         backend: String,

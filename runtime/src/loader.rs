@@ -311,9 +311,16 @@ pub fn check_permissions(path: &Path) -> Result<(), LoadError> {
     }
     let dir = path
         .parent()
-        .map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d })
+        .map(|d| {
+            if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d
+            }
+        })
         .unwrap_or(Path::new("/"));
-    let dir_meta = std::fs::metadata(dir).map_err(|e| insecure(format!("cannot stat its directory: {e}")))?;
+    let dir_meta =
+        std::fs::metadata(dir).map_err(|e| insecure(format!("cannot stat its directory: {e}")))?;
     for (what, meta, shown) in [("file", &file_meta, path), ("directory", &dir_meta, dir)] {
         let mode = meta.mode();
         if mode & 0o022 != 0 {

@@ -37,7 +37,11 @@ struct LineLayer {
 }
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for LineLayer {
-    fn on_event(&self, event: &tracing::Event<'_>, _ctx: tracing_subscriber::layer::Context<'_, S>) {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
         let mut msg = MessageVisitor::default();
         event.record(&mut msg);
         let meta = event.metadata();
@@ -83,7 +87,10 @@ pub fn init(file: Option<&Path>, format: LogFormat, level: LevelFilter) -> bool 
         Some(p) => match OpenOptions::new().create(true).append(true).open(p) {
             Ok(f) => (Box::new(f), true),
             Err(e) => {
-                warning = Some(format!("cannot open log file {}: {e}; logging to stderr", p.display()));
+                warning = Some(format!(
+                    "cannot open log file {}: {e}; logging to stderr",
+                    p.display()
+                ));
                 (Box::new(std::io::stderr()), false)
             }
         },
@@ -94,7 +101,10 @@ pub fn init(file: Option<&Path>, format: LogFormat, level: LevelFilter) -> bool 
     };
     let (filter, handle) = tracing_subscriber::reload::Layer::new(level);
     let _ = RELOAD.set(handle);
-    let _ = tracing_subscriber::registry().with(filter).with(layer).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(layer)
+        .try_init();
     if let Some(w) = warning {
         tracing::warn!("{w}");
     }

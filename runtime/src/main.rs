@@ -20,29 +20,49 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     if let Cmd::Completions(c) = &command {
-        clap_complete::generate(c.shell, &mut Cli::command(), "nexcage", &mut std::io::stdout());
+        clap_complete::generate(
+            c.shell,
+            &mut Cli::command(),
+            "nexcage",
+            &mut std::io::stdout(),
+        );
         return ExitCode::SUCCESS;
     }
     let global = cli.global;
     let flag_level = if global.debug {
         Some(LevelFilter::DEBUG)
     } else {
-        global.log_level.as_deref().map(|l| logging::parse_level(l).unwrap_or(LevelFilter::WARN))
+        global
+            .log_level
+            .as_deref()
+            .map(|l| logging::parse_level(l).unwrap_or(LevelFilter::WARN))
     };
     let format = global.log_format.unwrap_or(LogFormat::Text);
     // The config may set the level; until it is read, use the flag or warn.
-    let to_file = logging::init(global.log.as_deref(), format, flag_level.unwrap_or(LevelFilter::WARN));
-    if let Some(l) = global.log_level.as_deref() {
-        if logging::parse_level(l).is_none() {
-            eprintln!("nexcage: invalid --log-level '{l}' (use error, warn, info, debug or trace)");
-            return ExitCode::from(2);
-        }
+    let to_file = logging::init(
+        global.log.as_deref(),
+        format,
+        flag_level.unwrap_or(LevelFilter::WARN),
+    );
+    if let Some(l) = global.log_level.as_deref()
+        && logging::parse_level(l).is_none()
+    {
+        eprintln!("nexcage: invalid --log-level '{l}' (use error, warn, info, debug or trace)");
+        return ExitCode::from(2);
     }
-    let result = Ctx::new(global).and_then(|ctx| {
-        if flag_level.is_none() {
-            if let Some(level) = ctx.cfg.log_level.as_ref().and_then(|l| logging::parse_level(&l.value)) {
-                logging::set_level(level);
-            }
+    let check_names = !matches!(
+        command,
+        Cmd::Plugins(_) | Cmd::Config(nexcage::cli::ConfigCmd::Show)
+    );
+    let result = Ctx::new(global, check_names).and_then(|ctx| {
+        if flag_level.is_none()
+            && let Some(level) = ctx
+                .cfg
+                .log_level
+                .as_ref()
+                .and_then(|l| logging::parse_level(&l.value))
+        {
+            logging::set_level(level);
         }
         commands::run(&ctx, command)
     });

@@ -61,7 +61,13 @@ impl Pattern {
             }
             let regex = regex::Regex::new(re).map_err(|e| PatternError::Regex {
                 pattern: re.to_owned(),
-                reason: e.to_string().lines().last().unwrap_or_default().trim().to_owned(),
+                reason: e
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned(),
             })?;
             return Ok(Pattern::Regex {
                 source: re.to_owned(),
@@ -247,16 +253,28 @@ backend = "db"
         assert_eq!(r(Command::Start, "web-12x"), "proxmox-lxc");
         // Globs backtrack (upstream's matcher did not).
         assert_eq!(r(Command::Start, "my-app-db"), "db");
-        assert_eq!(route(&c, Command::Start, Some("web-1"), Some("x"), Some("y")).backend, "x");
-        assert_eq!(route(&c, Command::Start, Some("web-1"), None, Some("y")).reason, Reason::Owner);
-        assert_eq!(route(&c, Command::List, None, None, None).backend, "proxmox-lxc");
+        assert_eq!(
+            route(&c, Command::Start, Some("web-1"), Some("x"), Some("y")).backend,
+            "x"
+        );
+        assert_eq!(
+            route(&c, Command::Start, Some("web-1"), None, Some("y")).reason,
+            Reason::Owner
+        );
+        assert_eq!(
+            route(&c, Command::List, None, None, None).backend,
+            "proxmox-lxc"
+        );
     }
 
     #[test]
     fn reasons_name_the_rule_and_its_line() {
         let c = cfg(TABLE);
         let d = route(&c, Command::Start, Some("web-7"), None, None);
-        assert_eq!(d.reason.to_string(), "rule #2 match \"re:^web-[0-9]+$\" (/c.toml:10)");
+        assert_eq!(
+            d.reason.to_string(),
+            "rule #2 match \"re:^web-[0-9]+$\" (/c.toml:10)"
+        );
     }
 
     #[test]

@@ -41,9 +41,15 @@ const SIGRTMAX: i32 = 64;
 
 /// Parses a signal; the error text is shown to the user.
 pub fn parse(s: &str) -> Result<i32, String> {
-    let bad = || format!("invalid signal '{s}' (use a name like TERM or SIGKILL, or a number 1-{SIGRTMAX})");
+    let bad = || {
+        format!("invalid signal '{s}' (use a name like TERM or SIGKILL, or a number 1-{SIGRTMAX})")
+    };
     if let Ok(n) = s.parse::<i32>() {
-        return if (1..=SIGRTMAX).contains(&n) { Ok(n) } else { Err(bad()) };
+        return if (1..=SIGRTMAX).contains(&n) {
+            Ok(n)
+        } else {
+            Err(bad())
+        };
     }
     let upper = s.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
@@ -52,10 +58,16 @@ pub fn parse(s: &str) -> Result<i32, String> {
     }
     // RTMIN+N / RTMAX-N
     let rtmin = libc::SIGRTMIN();
-    if let Some(off) = name.strip_prefix("RTMIN+").and_then(|o| o.parse::<i32>().ok()) {
+    if let Some(off) = name
+        .strip_prefix("RTMIN+")
+        .and_then(|o| o.parse::<i32>().ok())
+    {
         return Some(rtmin + off).filter(|n| *n <= SIGRTMAX).ok_or_else(bad);
     }
-    if let Some(off) = name.strip_prefix("RTMAX-").and_then(|o| o.parse::<i32>().ok()) {
+    if let Some(off) = name
+        .strip_prefix("RTMAX-")
+        .and_then(|o| o.parse::<i32>().ok())
+    {
         return Some(SIGRTMAX - off).filter(|n| *n >= rtmin).ok_or_else(bad);
     }
     match name {

@@ -9,6 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use nexcage_plugin_api::state::{FileLock, StateError, read_json, write_json};
 use serde::{Deserialize, Serialize};
 
+use crate::config::BackendConfig;
+
 /// An ownership record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Owner {
@@ -16,6 +18,13 @@ pub struct Owner {
     pub id: String,
     /// The backend instance that created it.
     pub backend: String,
+    /// Its plugin, so the container stays reachable if the config later
+    /// drops the instance.
+    #[serde(default)]
+    pub plugin: String,
+    /// The instance's settings at create time (same purpose).
+    #[serde(default)]
+    pub settings: serde_json::Value,
     /// Unix seconds.
     pub created: u64,
 }
@@ -29,7 +38,9 @@ pub struct Store {
 impl Store {
     /// A store at `root` (created lazily).
     pub fn new(root: &Path) -> Self {
-        Self { root: root.to_owned() }
+        Self {
+            root: root.to_owned(),
+        }
     }
 
     /// The root directory.
@@ -58,7 +69,7 @@ impl Store {
     }
 
     /// Records that `backend` owns `id`.
-    pub fn set_owner(&self, id: &str, backend: &str) -> Result<(), StateError> {
+    pub fn set_owner(&self, id: &str, backend: &BackendConfig) -> Result<(), StateError> {
         create_private_dir(&self.owners())?;
         let _lock = FileLock::exclusive(&self.owners().join(".lock"))?;
         let created = SystemTime::now()
@@ -67,7 +78,13 @@ impl Store {
             .as_secs();
         write_json(
             &self.record(id),
-            &Owner { id: id.to_owned(), backend: backend.to_owned(), created },
+            &Owner {
+                id: id.to_owned(),
+                backend: backend.name.clone(),
+                plugin: backend.plugin.clone(),
+                settings: backend.settings.clone(),
+                created,
+            },
         )
     }
 
@@ -81,7 +98,11 @@ impl Store {
         match std::fs::remove_file(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(StateError::Io { action: "cannot remove", path, source }),
+            Err(source) => Err(StateError::Io {
+                action: "cannot remove",
+                path,
+                source,
+            }),
         }
     }
 
@@ -91,15 +112,21 @@ impl Store {
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(StateError::Io { action: "cannot read", path: dir, source }),
+            Err(source) => {
+                return Err(StateError::Io {
+                    action: "cannot read",
+                    path: dir,
+                    source,
+                });
+            }
         };
         let mut out = Vec::new();
         for e in entries.filter_map(|e| e.ok()) {
             let p = e.path();
-            if p.extension().is_some_and(|x| x == "json") {
-                if let Some(o) = read_json::<Owner>(&p)? {
-                    out.push(o);
-                }
+            if p.extension().is_some_and(|x| x == "json")
+                && let Some(o) = read_json::<Owner>(&p)?
+            {
+                out.push(o);
             }
         }
         out.sort_by(|a, b| a.id.cmp(&b.id));
@@ -113,7 +140,11 @@ fn create_private_dir(dir: &Path) -> Result<(), StateError> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|source| StateError::Io { action: "cannot create directory", path: dir.to_owned(), source })
+        .map_err(|source| StateError::Io {
+            action: "cannot create directory",
+            path: dir.to_owned(),
+            source,
+        })
 }
 
 #[cfg(test)]
@@ -127,7 +158,10 @@ mod tests {
         let threads: Vec<_> = (0..16)
             .map(|i| {
                 let s = store.clone();
-                std::thread::spawn(move || s.set_owner(&format!("c{i}"), "oci").unwrap())
+                std::thread::spawn(move || {
+                    s.set_owner(&format!("c{i}"), &BackendConfig::implicit("oci"))
+                        .unwrap()
+                })
             })
             .collect();
         for t in threads {
@@ -148,6 +182,9 @@ mod tests {
         std::fs::write(dir.path().join("owners/x.json"), "garbage").unwrap();
         let e = store.owner("x").unwrap_err().to_string();
         assert!(e.contains("is corrupt"), "{e}");
-        assert_eq!(std::fs::read_to_string(dir.path().join("owners/x.json")).unwrap(), "garbage");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("owners/x.json")).unwrap(),
+            "garbage"
+        );
     }
 }
