@@ -275,6 +275,9 @@ fn create(ctx: &Ctx, a: cli::CreateArgs, run: Option<(bool, bool)>) -> Result<i3
     // `state`/`kill` reaches the right backend while it runs.
     if run.is_some() {
         ctx.store.set_owner(&a.id, &bc)?;
+        if !detach {
+            signal::shield_foreground();
+        }
     }
     let resp = match inst.invoke(&request) {
         Ok(r) => r,
@@ -499,6 +502,9 @@ fn exec(ctx: &Ctx, a: cli::ExecArgs) -> Result<i32> {
         preserve_fds: a.preserve_fds,
         extra_args,
     };
+    if !req.detach {
+        signal::shield_foreground();
+    }
     let (backend, resp) = ctx.send(&a.id, Request::Exec(req))?;
     match resp {
         Response::Exited(code) => Ok(code),

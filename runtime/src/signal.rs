@@ -77,6 +77,28 @@ pub fn parse(s: &str) -> Result<i32, String> {
     }
 }
 
+extern "C" fn ignore_signal(_: libc::c_int) {}
+
+/// While a foreground `exec`/`run` owns the terminal, Ctrl-C and friends
+/// reach the whole process group: the workload decides what they mean, and
+/// nexcage must outlive it to report its exit code. A no-op handler (not
+/// SIG_IGN) is used because handlers reset to the default on exec, so the
+/// workload still receives them normally.
+pub fn shield_foreground() {
+    for sig in [libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGTERM] {
+        // SAFETY: a zeroed sigaction with a valid extern "C" handler and an
+        // empty mask is a well-formed argument; the handler does nothing,
+        // so it is async-signal-safe.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = ignore_signal as extern "C" fn(libc::c_int) as usize;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(sig, &action, std::ptr::null_mut());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse;
