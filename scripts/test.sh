@@ -9,3 +9,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo build --workspace --all-targets
 cargo test --workspace --no-fail-fast
+
+# Built-in backends: the same plugin crates linked into one binary. A
+# separate target directory, because the `builtin` feature changes how the
+# plugin crates are compiled.
+CARGO_TARGET_DIR=target/builtin cargo test -p nexcage --features builtin-all --test builtin
