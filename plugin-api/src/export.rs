@@ -227,7 +227,10 @@ pub type _Boxed = RBox<()>;
 /// returns an error instead of taking the host down, and the plugin's
 /// `tracing` events are forwarded to the host.
 ///
-/// The plugin crate declares a `builtin` cargo feature; when the host links
+/// The plugin crate must also depend on `abi_stable` (the same version as
+/// this crate), because abi_stable's `export_root_module` attribute names
+/// its own crate in the code it generates. It must declare a `builtin`
+/// cargo feature; when the host links
 /// the crate statically it enables that feature, which leaves out the
 /// root-module symbol (every plugin exports the same symbol name, so two
 /// linked into one binary would clash).
