@@ -224,69 +224,77 @@ fn map_process(p: &mut Plan, process: Option<&Map<String, Value>>) -> BackendRes
             )));
         }
     }
-    let mut entry: Vec<String> = Vec::new();
-    match env.len() {
-        0 => {}
-        // One variable fits in `--env` as is (its list is NUL-separated,
-        // and an argument vector cannot carry NUL).
-        1 => p.options.push(("env".into(), env[0].clone())),
-        _ if args.is_empty() => {
-            w.push(
-                "process.env is not applied: several variables need process.args to be set".into(),
-            );
+    for (i, a) in args.iter().enumerate() {
+        if !is_init_word(a) {
+            return Err(BackendError::invalid_argument(format!(
+                "process.args[{i}] ('{}') cannot be part of a proxmox entrypoint: lxc.init.cmd is split on blanks and has no quoting, so an argument must be non-empty without blanks, quotes or control characters; wrap the command in a script inside the image",
+                a.escape_debug()
+            )));
         }
-        _ => match find_in_rootfs(&p.rootfs, &["/usr/bin/env", "/bin/env"]) {
-            Some(env_bin) => {
-                entry.push(env_bin);
-                entry.extend(env.iter().cloned());
+    }
+    // pct's `--env` is a NUL-separated list, and an argument vector cannot
+    // carry NUL: one variable goes there; the others ride on the
+    // entrypoint as `env K=V... cmd` when the rootfs has an `env` binary.
+    let mut env_opt: Option<String> = None;
+    let mut via_entry: Vec<String> = Vec::new();
+    let mut dropped: Vec<String> = Vec::new();
+    if env.len() == 1 {
+        env_opt = Some(env[0].clone());
+    } else if env.len() > 1 {
+        let env_bin = if args.is_empty() {
+            None
+        } else {
+            find_in_rootfs(&p.rootfs, &["/usr/bin/env", "/bin/env"])
+        };
+        let (plain, awkward): (Vec<String>, Vec<String>) =
+            env.iter().cloned().partition(|e| is_init_word(e));
+        if let Some(bin) = &env_bin {
+            via_entry.push(bin.clone());
+            via_entry.extend(plain);
+        } else {
+            dropped.extend(plain);
+        }
+        for e in awkward {
+            if env_opt.is_none() {
+                env_opt = Some(e);
+            } else {
+                dropped.push(e);
             }
-            None => {
-                let names: Vec<&str> = env.iter().filter_map(|e| e.split('=').next()).collect();
-                w.push(format!(
-                    "process.env is not applied ({}): pct --env takes a NUL-separated list that a command line cannot carry, and the rootfs has no /usr/bin/env to pass them through the entrypoint",
-                    names.join(", ")
-                ));
-            }
-        },
+        }
+        if env_opt.is_none() && !dropped.is_empty() {
+            env_opt = Some(dropped.remove(0));
+        }
+        if !dropped.is_empty() {
+            let names: Vec<&str> = dropped.iter().filter_map(|e| e.split('=').next()).collect();
+            w.push(format!(
+                "process.env is not applied for {}: pct --env carries one variable through a command line, and the rest need process.args, an env binary in the rootfs and values without blanks or quotes",
+                names.join(", ")
+            ));
+        }
+    }
+    if let Some(e) = env_opt {
+        if e.chars().any(char::is_control) {
+            return Err(BackendError::invalid_argument(format!(
+                "process.env value '{}' contains control characters",
+                e.escape_debug()
+            )));
+        }
+        p.options.push(("env".into(), e));
     }
     if !args.is_empty() {
-        entry.extend(args);
-        let cmd = entry
-            .iter()
-            .enumerate()
-            .map(|(i, a)| {
-                quote_init_arg(a).ok_or_else(|| {
-                    BackendError::invalid_argument(format!(
-                        "process.args/env value {i} ('{}') cannot be passed as a proxmox entrypoint: it contains control characters or both quote kinds",
-                        a.escape_debug()
-                    ))
-                })
-            })
-            .collect::<BackendResult<Vec<_>>>()?
-            .join(" ");
-        p.options.push(("entrypoint".into(), cmd));
+        via_entry.extend(args);
+        p.options.push(("entrypoint".into(), via_entry.join(" ")));
     }
     Ok(())
 }
 
-/// Quotes one word of `lxc.init.cmd`, which LXC splits on blanks while
-/// honouring single and double quotes (no backslash escapes).
-pub fn quote_init_arg(a: &str) -> Option<String> {
-    if a.chars().any(|c| c.is_control() && c != '\t') {
-        return None;
-    }
-    let safe = !a.is_empty()
-        && a.bytes()
-            .all(|c| c.is_ascii_alphanumeric() || b"_./:=+,@%-".contains(&c));
-    if safe {
-        Some(a.to_owned())
-    } else if !a.contains('\'') {
-        Some(format!("'{a}'"))
-    } else if !a.contains('"') {
-        Some(format!("\"{a}\""))
-    } else {
-        None
-    }
+/// True when `a` survives `lxc.init.cmd`, which LXC splits on blanks
+/// with no quoting: non-empty, no whitespace, quotes or control chars.
+pub fn is_init_word(a: &str) -> bool {
+    !a.is_empty()
+        && !a
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '\'' || c == '"')
 }
 
 fn map_mounts(p: &mut Plan, bundle: &Path, mounts: Option<&Value>) -> BackendResult<()> {
@@ -635,7 +643,7 @@ mod tests {
     #[test]
     fn resources_map_to_pct_options() {
         let p = map(json!({
-            "process": {"args": ["/bin/app", "--flag", "two words"], "cwd": "/srv", "user": {"uid": 1000, "gid": 1000}},
+            "process": {"args": ["/bin/app", "--flag", "x=y"], "cwd": "/srv", "user": {"uid": 1000, "gid": 1000}},
             "linux": {"resources": {
                 "memory": {"limit": 268435456, "swap": 402653184, "reservation": 1},
                 "cpu": {"quota": 150000, "period": 100000, "shares": 2048, "cpus": "0-1"},
@@ -646,7 +654,7 @@ mod tests {
         assert_eq!(p.swap_mb, Some(128));
         assert_eq!(opt(&p, "cpulimit"), Some("1.5"));
         assert_eq!(opt(&p, "cpuunits"), Some("2048"));
-        assert_eq!(opt(&p, "entrypoint"), Some("/bin/app --flag 'two words'"));
+        assert_eq!(opt(&p, "entrypoint"), Some("/bin/app --flag x=y"));
         for f in [
             "linux.resources.memory.reservation",
             "linux.resources.cpu.cpus",
@@ -710,10 +718,12 @@ mod tests {
         let p = map(json!({"process": {"args": ["sleep", "1"], "env": ["A=1"]}}));
         assert_eq!(opt(&p, "env"), Some("A=1"));
         assert_eq!(opt(&p, "entrypoint"), Some("sleep 1"));
-        // Several variables and no env binary in the (empty) rootfs.
+        // Several variables and no env binary in the (empty) rootfs: one
+        // fits in --env, the other is reported.
         let p = map(json!({"process": {"args": ["sleep", "1"], "env": ["A=1", "B=2"]}}));
+        assert_eq!(opt(&p, "env"), Some("A=1"));
         assert!(
-            warned(&p, "process.env is not applied (A, B)"),
+            warned(&p, "process.env is not applied for B:"),
             "{:?}",
             p.warnings
         );
@@ -724,23 +734,25 @@ mod tests {
         std::fs::write(bin.join("env"), b"").unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(bin.join("env"), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let spec = json!({"process": {"args": ["sleep", "1"], "env": ["A=1", "B=x y"]}});
+        let spec =
+            json!({"process": {"args": ["sleep", "1"], "env": ["A=1", "B=x y", "C=2", "D=z z"]}});
         let p = map_spec(d.path(), spec.as_object().unwrap(), None).unwrap();
-        assert_eq!(
-            opt(&p, "entrypoint"),
-            Some("/usr/bin/env A=1 'B=x y' sleep 1")
-        );
-        assert_eq!(opt(&p, "env"), None);
+        assert_eq!(opt(&p, "entrypoint"), Some("/usr/bin/env A=1 C=2 sleep 1"));
+        // The one value with a blank goes through --env; a second cannot.
+        assert_eq!(opt(&p, "env"), Some("B=x y"));
+        assert!(warned(&p, "not applied for D:"), "{:?}", p.warnings);
     }
 
     #[test]
-    fn quoting() {
-        assert_eq!(quote_init_arg("a-b").as_deref(), Some("a-b"));
-        assert_eq!(quote_init_arg("a b").as_deref(), Some("'a b'"));
-        assert_eq!(quote_init_arg("it's").as_deref(), Some("\"it's\""));
-        assert_eq!(quote_init_arg("").as_deref(), Some("''"));
-        assert_eq!(quote_init_arg("a\nb"), None);
-        assert_eq!(quote_init_arg("'\""), None);
+    fn init_words() {
+        assert!(is_init_word("a-b=c/d"));
+        for bad in ["a b", "it's", "", "a\nb", "\"", "a\tb"] {
+            assert!(!is_init_word(bad), "{bad:?}");
+        }
+        let d = tempfile::tempdir().unwrap();
+        let spec = json!({"process": {"args": ["sh", "-c", "echo two words"]}});
+        let e = map_spec(d.path(), spec.as_object().unwrap(), None).unwrap_err();
+        assert!(e.message.contains("process.args[2]"), "{e}");
     }
 
     #[test]

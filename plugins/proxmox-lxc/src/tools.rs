@@ -133,11 +133,24 @@ pub fn classify(what: &str, out: &Output) -> BackendError {
         tidy(stderr)
     };
     let kind = kind_of(&words);
-    let words = if words.is_empty() {
+    let mut words = if words.is_empty() {
         format!("exited with status {} and printed nothing", out.code)
     } else {
         words
     };
+    // An unrecognised task failure: the task log on stdout says why.
+    if kind == ErrorKind::BACKEND_FAILED && !stderr.is_empty() {
+        let tail: Vec<&str> = out
+            .stdout
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        if !tail.is_empty() {
+            let from = tail.len().saturating_sub(3);
+            words.push_str(&format!(" (task output: {})", tail[from..].join("; ")));
+        }
+    }
     BackendError::new(kind, format!("{what}: {words}"))
 }
 
