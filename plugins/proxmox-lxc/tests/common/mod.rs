@@ -83,6 +83,19 @@ impl Node {
         dir
     }
 
+    /// Replaces one tool of wrapper set `set` with a custom script body
+    /// (run after `PVE_DOUBLE_ROOT` is exported; `$BIN` is the double's
+    /// binary directory).
+    pub fn wrap_custom(&self, set: &str, tool: &str, body: &str) {
+        let dir = self.wrap(set, &[]);
+        let script = format!(
+            "#!/bin/sh\nexport PVE_DOUBLE_ROOT='{}'\nunset PVE_DOUBLE_HANG PVE_DOUBLE_FAIL PVE_DOUBLE_TAKE_NEXT\nBIN='{}'\n{body}\n",
+            self.root().display(),
+            double_bin_dir().display()
+        );
+        std::fs::write(dir.join(tool), script).unwrap();
+    }
+
     /// Backend config pointing at wrapper set `set`.
     pub fn config(&self, set: &str, extra: Value) -> Value {
         let dir = self.root().join("wrap").join(set);
