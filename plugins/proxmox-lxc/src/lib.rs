@@ -509,18 +509,30 @@ fn effective_bridge(cfg: &Config, req: &CreateRequest) -> Option<String> {
     }
 }
 
+/// Options container engines pass at create that need the engine shim
+/// (docs/design/oci-on-proxmox.md). Refused rather than warned about: an
+/// engine that gets exit 0 would wait for a pid file that never comes.
+fn refuse_engine_options(req: &CreateRequest) -> BackendResult<()> {
+    let refuse = |what: &str| {
+        Err(BackendError::new(
+            ErrorKind::UNSUPPORTED,
+            format!(
+                "create {what} is not supported by the proxmox-lxc backend yet: engines need the shim described in docs/design/oci-on-proxmox.md; route engine-created containers to an oci backend"
+            ),
+        ))
+    };
+    if req.pid_file.is_some() {
+        return refuse("--pid-file");
+    }
+    if req.console_socket.is_some() {
+        return refuse("--console-socket");
+    }
+    Ok(())
+}
+
 /// Request fields this backend cannot honour.
 fn request_warnings(req: &CreateRequest) -> Vec<String> {
     let mut w = Vec::new();
-    if req.pid_file.is_some() {
-        w.push(
-            "--pid-file is not supported: the ct has no init pid until it is started (see `state`)"
-                .into(),
-        );
-    }
-    if req.console_socket.is_some() {
-        w.push("--console-socket is not supported: use `pct console`".into());
-    }
     if req.no_pivot {
         w.push("--no-pivot is not applied".into());
     }
@@ -764,6 +776,7 @@ fn exec_args(vmid: u32, keep_env: bool, p: &ExecProcess) -> Vec<String> {
 
 impl Backend for ProxmoxLxc {
     fn create(&self, req: &CreateRequest) -> BackendResult<CreateResponse> {
+        refuse_engine_options(req)?;
         self.do_create(req)
     }
 
@@ -1050,6 +1063,33 @@ pub fn name_map_path(state_dir: &Path) -> PathBuf {
 }
 
 nexcage_plugin_api::export_plugin!(ProxmoxLxc);
+
+#[cfg(test)]
+mod engine_option_tests {
+    use super::*;
+
+    #[test]
+    fn pid_file_and_console_socket_are_refused_not_ignored() {
+        let req = CreateRequest {
+            pid_file: Some("/run/x.pid".into()),
+            ..Default::default()
+        };
+        let e = refuse_engine_options(&req).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::UNSUPPORTED);
+        assert!(e.message.contains("--pid-file"), "{e}");
+        let req = CreateRequest {
+            console_socket: Some("/tmp/s".into()),
+            ..Default::default()
+        };
+        assert!(
+            refuse_engine_options(&req)
+                .unwrap_err()
+                .message
+                .contains("--console-socket")
+        );
+        refuse_engine_options(&CreateRequest::default()).unwrap();
+    }
+}
 
 #[cfg(test)]
 mod tests {
