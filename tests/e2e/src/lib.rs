@@ -223,6 +223,11 @@ pub fn run_on_pty(cmd: &mut Command, timeout: Duration) -> Out {
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start `{line}` on a pty: {e}"));
+    // Close every copy of the slave we hold (the Command keeps its Stdio
+    // until it is dropped or replaced), so the master reads EIO at the end.
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     drop(slave);
     let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
     let mut master_file = fs::File::from(master);
@@ -708,5 +713,43 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.stop(Duration::from_secs(10));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_kills_the_process_group() {
+        let o = run(
+            Command::new("sh").args(["-c", "sleep 30 & sleep 30"]),
+            Duration::from_millis(300),
+        );
+        assert!(o.timed_out, "{o}");
+        assert!(o.elapsed < Duration::from_secs(5), "{o}");
+        assert_eq!(o.code(), -1);
+    }
+
+    #[test]
+    fn output_and_exit_code_are_captured() {
+        let o = run(
+            Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]),
+            Duration::from_secs(10),
+        )
+        .code_is(3);
+        assert_eq!((o.out(), o.stderr.trim()), ("out", "err"));
+    }
+
+    #[test]
+    fn pty_is_a_terminal() {
+        let o = run_on_pty(Command::new("tty").arg("-s"), Duration::from_secs(10));
+        assert_eq!(o.code(), 0, "{o}");
+    }
+
+    #[test]
+    #[should_panic(expected = "apt-get install some-package")]
+    fn missing_tool_names_the_package() {
+        require_tool("nxe2e-no-such-tool", "some-package");
     }
 }
