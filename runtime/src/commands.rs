@@ -431,6 +431,7 @@ fn print_table(rows: &[ContainerSummary]) {
         } else {
             r.annotations
                 .iter()
+                .filter(|(_, v)| !v.is_empty())
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect::<Vec<_>>()
                 .join(" ")
