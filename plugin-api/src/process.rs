@@ -223,13 +223,21 @@ fn join_reader(h: thread::JoinHandle<String>) -> String {
     h.join().unwrap_or_default()
 }
 
-/// Finds `name` on `PATH` unless it already contains a `/`.
+/// The search path used when `PATH` is unset or empty, as execvp(3) and
+/// login shells would: engines such as podman call the runtime with an
+/// almost empty environment.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Finds `name` on `PATH` (or [`DEFAULT_PATH`] when `PATH` is unset or
+/// empty) unless it already contains a `/`.
 pub fn which(name: &str) -> Option<PathBuf> {
     if name.contains('/') {
         let p = PathBuf::from(name);
         return p.is_file().then_some(p);
     }
-    let path = std::env::var_os("PATH")?;
+    let path = std::env::var_os("PATH")
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| DEFAULT_PATH.into());
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))
         .find(|p| is_executable(p))

@@ -21,20 +21,40 @@ fn plugins_lists_them_as_built_in_and_they_serve_commands() {
     let root = tempfile::tempdir().unwrap();
     let empty = tempfile::tempdir().unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_nexcage"))
-        .args(["--root", root.path().to_str().unwrap(), "plugins", "--format", "json"])
+        .args([
+            "--root",
+            root.path().to_str().unwrap(),
+            "plugins",
+            "--format",
+            "json",
+        ])
         .env("NEXCAGE_CONFIG", empty.path().join("none.toml"))
         .output()
         .unwrap();
     // A named config file must exist: the error proves the flag path is used.
     assert_eq!(o.status.code(), Some(1));
     let cfg = empty.path().join("c.toml");
-    std::fs::write(&cfg, "[routing]\ndefault = \"oci\"\n[backends.oci]\nbinary = \"/nonexistent/runc\"\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "[routing]\ndefault = \"oci\"\n[backends.oci]\nbinary = \"/nonexistent/runc\"\n",
+    )
+    .unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_nexcage"))
-        .args(["--config", cfg.to_str().unwrap(), "--root", root.path().to_str().unwrap()])
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "--root",
+            root.path().to_str().unwrap(),
+        ])
         .args(["plugins", "--format", "json"])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
     for name in ["oci", "proxmox-lxc"] {
         let row = rows.iter().find(|r| r["name"] == name).unwrap();
@@ -42,7 +62,12 @@ fn plugins_lists_them_as_built_in_and_they_serve_commands() {
     }
     // The built-in oci backend really runs: it reports its missing binary.
     let o = Command::new(env!("CARGO_BIN_EXE_nexcage"))
-        .args(["--config", cfg.to_str().unwrap(), "--root", root.path().to_str().unwrap()])
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "--root",
+            root.path().to_str().unwrap(),
+        ])
         .args(["state", "x"])
         .output()
         .unwrap();

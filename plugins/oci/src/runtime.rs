@@ -149,16 +149,48 @@ impl Runtime {
         args: &[OsString],
         timeout: Option<Duration>,
     ) -> BackendResult<()> {
+        let log_start = self.log_len();
         let out = self.call(sub, args, Mode::Inherit, timeout, None)?;
         if out.success() {
-            Ok(())
-        } else {
-            Err(BackendError::failed(format!(
+            return Ok(());
+        }
+        // The runtime's reason went to the caller's stderr and, with --log,
+        // to the log file. containerd shows only the last error line of that
+        // file, which will be ours: carry the runtime's words in it.
+        let reason = log_start.and_then(|start| self.log_error_since(start));
+        Err(match reason {
+            Some(msg) => BackendError::new(
+                kind_of(&msg),
+                format!("runtime command '{} {sub}' failed: {msg}", self.label()),
+            ),
+            None => BackendError::failed(format!(
                 "runtime command '{} {sub}' failed with exit status {}",
                 self.label(),
                 out.code
-            )))
-        }
+            )),
+        })
+    }
+
+    fn log_len(&self) -> Option<u64> {
+        let log = self.flags.log_file.as_ref()?;
+        Some(std::fs::metadata(log).map_or(0, |m| m.len()))
+    }
+
+    /// The last error message the runtime appended to the log file after
+    /// byte `start`.
+    fn log_error_since(&self, start: u64) -> Option<String> {
+        use std::io::{Read, Seek, SeekFrom};
+        let log = self.flags.log_file.as_ref()?;
+        let mut f = std::fs::File::open(log).ok()?;
+        f.seek(SeekFrom::Start(start)).ok()?;
+        let mut tail = String::new();
+        // Bounded: a runtime's few lines of log, not a whole history.
+        f.take(1 << 20).read_to_string(&mut tail).ok()?;
+        tail.lines()
+            .rev()
+            .filter_map(|l| parse_log_line(l.trim()))
+            .find(|(level, _)| matches!(level.as_str(), "error" | "fatal" | "panic"))
+            .map(|(_, msg)| msg)
     }
 
     /// The lifecycle deadline.

@@ -219,7 +219,6 @@ fn ctr_run_rm_output_and_exit_code() {
 /// appends its own generic line (`oci: runtime command 'runc create' failed
 /// with exit status 1`), which is the last one, so ctr shows only that.
 #[test]
-#[ignore = "nexcage bug: its generic error line follows runc's reason in --log json; containerd shows the last"]
 fn ctr_create_error_message() {
     let c = Containerd::start("ctrd-err");
     let id = nexcage_e2e::unique("c");

@@ -306,7 +306,6 @@ fn version_lines() {
 /// while runc itself needs no PATH. Ignored until the plugin falls back to
 /// a default search path (see the e2e report).
 #[test]
-#[ignore = "nexcage bug: oci plugin needs PATH to find `runc` (podman calls the runtime without PATH)"]
 fn no_path_in_environment() {
     let nx = Nexcage::new("nopath");
     fs::write(&nx.config, "[routing]\ndefault = \"oci\"\n").unwrap();
