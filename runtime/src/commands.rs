@@ -450,7 +450,7 @@ fn print_table(rows: &[ContainerSummary]) {
             r.id.clone(),
             r.backend.clone(),
             r.status.clone(),
-            r.pid.to_string(),
+            if r.pid > 0 { r.pid.to_string() } else { "-".to_owned() },
             info,
         ]);
     }
