@@ -426,3 +426,23 @@ fn shipped_example_config_is_valid() {
     assert_code(&o, 0);
     assert!(stdout(&o).contains("backend runc: ok"), "{}", stdout(&o));
 }
+
+#[test]
+fn run_creates_and_starts() {
+    let node = Node::new("");
+    let o = node.run(&["run", "--detach", "r1", "--image", "busybox"]);
+    assert_code(&o, 0);
+    assert!(stdout(&o).starts_with("r1 "), "{}", stdout(&o));
+    assert_eq!(node.state("r1")["status"], "running");
+    // without --detach it still runs in the background, and says so
+    let o = node.run(&["run", "r2", "--image", "busybox"]);
+    assert_code(&o, 0);
+    assert!(
+        stderr(&o).contains("runs in the background"),
+        "{}",
+        stderr(&o)
+    );
+    for id in ["r1", "r2"] {
+        assert_code(&node.run(&["delete", "--force", id]), 0);
+    }
+}

@@ -780,6 +780,24 @@ impl Backend for ProxmoxLxc {
         self.do_create(req)
     }
 
+    /// `create` then `start`. A Proxmox CT always runs in the background
+    /// (its init is supervised by the node, not by us), so `run` behaves as
+    /// `run --detach` and says so when the caller asked for the foreground.
+    fn run(&self, req: &CreateRequest) -> BackendResult<CreateResponse> {
+        refuse_engine_options(req)?;
+        let mut created = self.do_create(req)?;
+        let id = created.id.clone();
+        self.start(&IdRequest { id: id.clone() })
+            .map_err(|e| e.context(format!("{id} was created but could not be started")))?;
+        if !req.detach {
+            created.warnings.push(
+                "the container runs in the background, as with `run --detach`: use `nexcage exec` to run commands in it"
+                    .into(),
+            );
+        }
+        Ok(created)
+    }
+
     fn start(&self, req: &IdRequest) -> BackendResult<()> {
         let t = self.resolve(&req.id)?;
         self.pct(&[s("start"), s(t.vmid)])?;
@@ -1031,6 +1049,7 @@ impl Plugin for ProxmoxLxc {
         Command::State,
         Command::List,
         Command::Exec,
+        Command::Run,
         Command::Pause,
         Command::Resume,
         Command::Ps,
