@@ -450,7 +450,11 @@ fn print_table(rows: &[ContainerSummary]) {
             r.id.clone(),
             r.backend.clone(),
             r.status.clone(),
-            if r.pid > 0 { r.pid.to_string() } else { "-".to_owned() },
+            if r.pid > 0 {
+                r.pid.to_string()
+            } else {
+                "-".to_owned()
+            },
             info,
         ]);
     }
