@@ -415,7 +415,10 @@ fn list(ctx: &Ctx, a: &cli::ListArgs) -> Result<i32> {
             outln!("{}", r.id);
         }
     } else if a.format == OutputFormat::Json {
-        print_json(&rows)?;
+        // Compact, as runc's `list --format json`: it is read by programs,
+        // and a few thousand rows should not cost pretty-printing.
+        let text = serde_json::to_string(&rows).map_err(|e| Error::Invalid(e.to_string()))?;
+        outln!("{text}");
     } else {
         print_table(&rows);
     }

@@ -945,10 +945,16 @@ impl Backend for ProxmoxLxc {
     fn list(&self, _req: &ListRequest) -> BackendResult<Vec<ContainerSummary>> {
         let rows = self.list_rows()?;
         let db = self.store.load()?;
+        // One index instead of a scan of the map per row.
+        let by_vmid: std::collections::HashMap<u32, (&String, &store::Record)> = db
+            .containers
+            .iter()
+            .map(|(n, r)| (r.vmid, (n, r)))
+            .collect();
         Ok(rows
             .into_iter()
             .map(|row| {
-                let mine = db.by_vmid(row.vmid);
+                let mine = by_vmid.get(&row.vmid).copied();
                 let rec = mine.map(|(_, r)| r);
                 let mut annotations = BTreeMap::new();
                 annotations.insert(s("vmid"), s(row.vmid));

@@ -4,8 +4,9 @@
 //! device nodes, FIFOs and extended attributes (as PAX `SCHILY.xattr.*`
 //! records, which GNU tar restores with `--xattrs`). Entries are written
 //! in sorted order, so the same tree always gives the same bytes, and the
-//! archive is cached as `nexcage-<sha256>.tar`: a second create from an
-//! unchanged bundle only reads the tree to hash it and writes nothing.
+//! archive is cached as `nexcage-<sha256>.tar`; a metadata index in front
+//! of that cache lets a second create from an unchanged bundle skip even
+//! reading the files.
 
 use std::collections::HashMap;
 use std::ffi::{CString, OsStr};
@@ -53,8 +54,18 @@ fn hex(d: &[u8]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Packs `rootfs` into `cache_dir/nexcage-<sha256>.tar` unless that file
-/// already exists.
+/// Packs `rootfs` into `cache_dir/nexcage-<sha256 of the archive>.tar`.
+///
+/// Two levels of cache, so an unchanged bundle is never packed twice and
+/// the cold path reads the tree once:
+/// 1. a metadata index: a stat-only walk of the tree (path, inode, size,
+///    mode, owner, mtime and ctime of every entry) gives a key; if
+///    `.nexcage-index/<key>` names a template that exists, that is a hit
+///    without reading any file content. Any write, chmod, chown or xattr
+///    change bumps an entry's ctime, so a changed tree never matches.
+/// 2. the content hash: otherwise the archive is written once, hashed as
+///    it is written, and renamed to its content-hash name; identical
+///    content from another directory lands on the same file.
 pub fn pack_cached(rootfs: &Path, cache_dir: &Path) -> BackendResult<Packed> {
     let meta = fs::metadata(rootfs)
         .map_err(|e| fail(format!("cannot read bundle rootfs {}", rootfs.display()), e))?;
@@ -64,43 +75,39 @@ pub fn pack_cached(rootfs: &Path, cache_dir: &Path) -> BackendResult<Packed> {
             rootfs.display()
         )));
     }
-    // Pass 1: hash the archive without storing it.
-    let mut sink = HashWriter {
-        inner: io::sink(),
-        hash: Sha256::new(),
-    };
-    let skipped = write_archive(rootfs, &mut sink)
-        .map_err(|e| fail(format!("cannot pack {}", rootfs.display()), e))?;
-    let digest = hex(&sink.hash.finalize());
-    let file_name = format!("nexcage-{digest}.tar");
-    let path = cache_dir.join(&file_name);
-    if path.is_file() {
-        tracing::debug!(template = %path.display(), "template cache hit");
-        return Ok(Packed {
-            file_name,
-            path,
-            cache_hit: true,
-            skipped,
-        });
+    let index_dir = cache_dir.join(".nexcage-index");
+    let key = metadata_key(rootfs)
+        .map_err(|e| fail(format!("cannot read bundle rootfs {}", rootfs.display()), e))?;
+    let index = index_dir.join(&key);
+    if let Ok(recorded) = fs::read_to_string(&index) {
+        let file_name = recorded.trim().to_owned();
+        let path = cache_dir.join(&file_name);
+        if is_template_name(&file_name) && path.is_file() {
+            tracing::debug!(template = %path.display(), "template cache hit");
+            return Ok(Packed {
+                file_name,
+                path,
+                cache_hit: true,
+                skipped: Vec::new(),
+            });
+        }
     }
-    // Pass 2: write it to a temporary file, then rename into place. The
-    // name comes from what was really written, in case the tree changed.
-    fs::create_dir_all(cache_dir).map_err(|e| {
+    fs::create_dir_all(&index_dir).map_err(|e| {
         fail(
-            format!("cannot create template directory {}", cache_dir.display()),
+            format!("cannot create template directory {}", index_dir.display()),
             e,
         )
     })?;
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let tmp = cache_dir.join(format!(
-        ".nexcage-{digest}.{}.{}.tmp",
+        ".nexcage-pack.{}.{}.tmp",
         std::process::id(),
         SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let result = (|| -> io::Result<(String, Vec<String>)> {
         let file = File::create(&tmp)?;
         let mut w = HashWriter {
-            inner: BufWriter::new(file),
+            inner: BufWriter::with_capacity(1 << 20, file),
             hash: Sha256::new(),
         };
         let skipped = write_archive(rootfs, &mut w)?;
@@ -108,6 +115,8 @@ pub fn pack_cached(rootfs: &Path, cache_dir: &Path) -> BackendResult<Packed> {
         let digest = hex(&w.hash.finalize());
         let file = w.inner.into_inner().map_err(|e| e.into_error())?;
         file.set_permissions(fs::Permissions::from_mode(0o644))?;
+        // Durable before it gets its final name: a crash must never leave
+        // a truncated template that later creates would reuse.
         file.sync_all()?;
         Ok((digest, skipped))
     })();
@@ -120,17 +129,73 @@ pub fn pack_cached(rootfs: &Path, cache_dir: &Path) -> BackendResult<Packed> {
     };
     let file_name = format!("nexcage-{digest}.tar");
     let path = cache_dir.join(&file_name);
-    if let Err(e) = fs::rename(&tmp, &path) {
+    let cache_hit = path.is_file();
+    let stored = if cache_hit {
+        // Same content packed before (from another directory): keep one.
+        fs::remove_file(&tmp)
+    } else {
+        fs::rename(&tmp, &path)
+    };
+    if let Err(e) = stored {
         let _ = fs::remove_file(&tmp);
         return Err(fail(format!("cannot store template {}", path.display()), e));
     }
-    tracing::debug!(template = %path.display(), "template packed");
+    // The index is only a shortcut: failing to record it costs a repack
+    // next time, nothing else.
+    if let Err(e) = nexcage_plugin_api::state::atomic_write(&index, file_name.as_bytes()) {
+        tracing::debug!("cannot record template index {}: {e}", index.display());
+    }
+    tracing::debug!(template = %path.display(), cache_hit, "template packed");
     Ok(Packed {
         file_name,
         path,
-        cache_hit: false,
+        cache_hit,
         skipped,
     })
+}
+
+fn is_template_name(name: &str) -> bool {
+    name.strip_prefix("nexcage-")
+        .and_then(|n| n.strip_suffix(".tar"))
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The stat-only key of a tree (see [`pack_cached`]).
+fn metadata_key(root: &Path) -> io::Result<String> {
+    let mut h = Sha256::new();
+    h.update(b"nexcage-pack-index-v1\0");
+    let top = fs::symlink_metadata(root)?;
+    hash_meta(&mut h, Path::new(""), &top);
+    key_walk(&mut h, root, Path::new(""))?;
+    Ok(hex(&h.finalize()))
+}
+
+fn key_walk(h: &mut Sha256, dir: &Path, rel: &Path) -> io::Result<()> {
+    let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = rel.join(e.file_name());
+        let meta = fs::symlink_metadata(e.path())?;
+        hash_meta(h, &name, &meta);
+        if meta.is_dir() {
+            key_walk(h, &e.path(), &name)?;
+        }
+    }
+    Ok(())
+}
+
+fn hash_meta(h: &mut Sha256, name: &Path, m: &fs::Metadata) {
+    h.update(name.as_os_str().as_bytes());
+    h.update(b"\0");
+    for v in [m.dev(), m.ino(), m.size(), m.rdev(), m.nlink()] {
+        h.update(v.to_le_bytes());
+    }
+    for v in [m.mode(), m.uid(), m.gid()] {
+        h.update(v.to_le_bytes());
+    }
+    for v in [m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec()] {
+        h.update(v.to_le_bytes());
+    }
 }
 
 fn fail(context: String, e: io::Error) -> BackendError {

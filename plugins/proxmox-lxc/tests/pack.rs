@@ -214,6 +214,7 @@ fn packing_keeps_metadata_and_caches() {
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != ".nexcage-index")
         .collect();
     assert_eq!(names.len(), 2, "{names:?}");
     assert!(
@@ -232,4 +233,36 @@ fn rootfs_must_be_a_directory() {
     assert!(e.message.contains("is not a directory"), "{e}");
     let e = pack_cached(&d.path().join("missing"), d.path()).unwrap_err();
     assert!(e.message.contains("cannot read bundle rootfs"), "{e}");
+}
+
+#[test]
+fn same_content_elsewhere_shares_one_template() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let mut paths = Vec::new();
+    for copy in ["a", "b"] {
+        let root = dir.path().join(copy);
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        std::fs::write(root.join("bin/tool"), b"same bytes").unwrap();
+        let f = std::fs::File::open(root.join("bin/tool")).unwrap();
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        f.set_modified(t).unwrap();
+        std::fs::File::open(root.join("bin"))
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+        std::fs::File::open(&root).unwrap().set_modified(t).unwrap();
+        let packed = pack_cached(&root, &cache).unwrap();
+        // The second tree has other inodes, so the metadata index misses,
+        // but the content hash finds the first archive.
+        assert_eq!(packed.cache_hit, copy == "b");
+        paths.push(packed.path);
+    }
+    assert_eq!(paths[0], paths[1]);
+    let leftovers: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty());
 }
