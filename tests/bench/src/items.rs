@@ -735,7 +735,7 @@ pub fn pack(o: &Opts) -> Res<Vec<Row>> {
             ms(ts.0[i])
         );
     }
-    // A cache hit runs pass 1 only (walk + archive into a hashing sink).
+    // A cache hit is a stat-only walk of the tree (the metadata index).
     let hit_cache = dir.join("cache-hit");
     nexcage_proxmox_lxc::pack::pack_cached(&tree, &hit_cache)
         .map_err(|e| format!("pack_cached: {e:?}"))?;
@@ -777,22 +777,26 @@ pub fn pack(o: &Opts) -> Res<Vec<Row>> {
         },
         Row {
             item: "pack",
-            figure: "where the packer's time goes (context)".into(),
-            runs: format!("{} each", hits.len()),
+            figure: "the same, both durable: the packer (which fsyncs before naming its file) vs tar + an fsync of its output".into(),
+            runs: format!("{} alternating", ps.len()),
             baseline: format!(
-                "fsync of tar's output (not in tar's time): {}",
-                fmt_dur(syncs.median())
+                "tar {} + fsync {} = {}",
+                fmt_dur(t),
+                fmt_dur(syncs.median()),
+                fmt_dur(t + syncs.median())
             ),
-            subject: format!(
-                "pass 1, hash only (= cache hit): {}; pass 2, write + hash + fsync: ≈ {}",
-                fmt_dur(pass1),
-                fmt_dur(p.saturating_sub(pass1))
-            ),
-            result: format!(
-                "archive {:.1} MB vs tar's {:.1} MB",
-                pack_size as f64 / 1e6,
-                tar_size as f64 / 1e6
-            ),
+            subject: format!("{} (archive {:.1} MB vs tar's {:.1} MB)", fmt_dur(p), pack_size as f64 / 1e6, tar_size as f64 / 1e6),
+            result: format!("**{:.2}×** tar's durable throughput", (t + syncs.median()).as_secs_f64() / p.as_secs_f64()),
+            target: "(context)".into(),
+            pass: None,
+        },
+        Row {
+            item: "pack",
+            figure: "second create from the unchanged bundle (metadata-index cache hit, no file content read)".into(),
+            runs: format!("{} each", hits.len()),
+            baseline: format!("tar: {}", fmt_dur(t)),
+            subject: fmt_dur(pass1),
+            result: format!("**{:.1}×** faster than tar", t.as_secs_f64() / pass1.as_secs_f64()),
             target: "—".into(),
             pass: None,
         },
