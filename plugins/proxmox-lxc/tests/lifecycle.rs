@@ -447,7 +447,7 @@ fn oci_bundle_lifecycle_and_template_cache() {
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains("nexcage-"))
+        .filter(|n| n.contains("nexcage-") && n != ".nexcage-index")
         .collect();
     assert_eq!(packed2, packed, "no second template and no temp files");
     assert_eq!(std::fs::metadata(&tpl).unwrap().modified().unwrap(), mtime);
