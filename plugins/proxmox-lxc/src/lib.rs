@@ -587,7 +587,7 @@ pub fn create_options(
         .memory_mb
         .or_else(|| plan.and_then(|p| p.memory_mb))
         .unwrap_or(cfg.memory_mb);
-    config::check_memory("memory_mb", memory).map_err(as_arg)?;
+    config::check_memory("memory", memory).map_err(as_arg)?;
     o.push((s("memory"), s(memory)));
     let swap = req
         .swap_mb
