@@ -14,6 +14,22 @@ pub struct Table {
 }
 
 impl Table {
+    /// A table of `names`, each with the usage line of its spec.
+    pub fn of(
+        tool: &'static str,
+        names: &[&'static str],
+        spec: impl Fn(&str) -> crate::getopt::Spec,
+    ) -> Self {
+        let mut commands: Vec<(&'static str, String)> =
+            names.iter().map(|c| (*c, spec(c).usage())).collect();
+        commands.sort();
+        Table {
+            tool,
+            commands,
+            aliases: &[],
+        }
+    }
+
     /// `print_usage_short` body.
     pub fn usage_block(&self) -> String {
         let mut s = format!("USAGE: {} <COMMAND> [ARGS] [OPTIONS]\n", self.tool);

@@ -103,6 +103,25 @@ impl Spec {
     }
 
     /// Parses `args` (everything after the subcommand).
+    /// Parses `args`, then checks every option against the tool's schema
+    /// (`types` maps an option to its type); failures give the 400 block
+    /// with this command's usage line.
+    pub fn parse_checked(
+        &self,
+        args: &[String],
+        types: &dyn Fn(&str) -> Option<crate::schema::Ty>,
+    ) -> Result<Parsed> {
+        let p = self.parse(args)?;
+        let errors = crate::schema::validate(&p.opts, types);
+        if !errors.is_empty() {
+            return Err(Failure::Param {
+                errors,
+                usage: Some(self.usage()),
+            });
+        }
+        Ok(p)
+    }
+
     pub fn parse(&self, args: &[String]) -> Result<Parsed> {
         let mut raw: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut kinds: BTreeMap<String, Kind> = BTreeMap::new();

@@ -174,14 +174,7 @@ pub fn table() -> Table {
 /// Parses and schema-validates the arguments of `cmd`.
 fn parse(cmd: &str, args: &[String]) -> Result<(Parsed, Spec)> {
     let sp = spec(cmd);
-    let p = sp.parse(args)?;
-    let errors = schema::validate(&p.opts, &param_type);
-    if !errors.is_empty() {
-        return Err(Failure::Param {
-            errors,
-            usage: Some(sp.usage()),
-        });
-    }
+    let p = sp.parse_checked(args, &param_type)?;
     Ok((p, sp))
 }
 

@@ -12,7 +12,7 @@ use crate::cli::Table;
 use crate::error::{Failure, Result};
 use crate::getopt::{Kind, Spec};
 use crate::node::Node;
-use crate::schema::{self, Ty};
+use crate::schema::Ty;
 use crate::{faults, storage};
 use sha2::{Digest, Sha512};
 use std::collections::BTreeMap;
@@ -140,17 +140,11 @@ fn param_type(name: &str) -> Option<Ty> {
 }
 
 pub fn table() -> Table {
-    let mut commands: Vec<(&'static str, String)> =
-        ["available", "download", "help", "list", "remove", "update"]
-            .iter()
-            .map(|c| (*c, spec(c).usage()))
-            .collect();
-    commands.sort();
-    Table {
-        tool: TOOL,
-        commands,
-        aliases: &[],
-    }
+    Table::of(
+        TOOL,
+        &["available", "download", "help", "list", "remove", "update"],
+        spec,
+    )
 }
 
 pub fn run(node: &Node, argv: &[String]) -> Result<i32> {
@@ -158,14 +152,7 @@ pub fn run(node: &Node, argv: &[String]) -> Result<i32> {
     let cmd = table.resolve(argv)?;
     faults::apply(TOOL, cmd)?;
     let sp = spec(cmd);
-    let p = sp.parse(&argv[1..])?;
-    let errors = schema::validate(&p.opts, &param_type);
-    if !errors.is_empty() {
-        return Err(Failure::Param {
-            errors,
-            usage: Some(sp.usage()),
-        });
-    }
+    let p = sp.parse_checked(&argv[1..], &param_type)?;
     match cmd {
         "update" => {
             println!("update successful");

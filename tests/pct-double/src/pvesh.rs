@@ -6,7 +6,7 @@ use crate::error::{Failure, Result};
 use crate::faults;
 use crate::getopt::{Kind, Spec};
 use crate::node::Node;
-use crate::schema::{self, Ty};
+use crate::schema::Ty;
 use std::collections::BTreeSet;
 
 const TOOL: &str = "pvesh";
@@ -46,17 +46,11 @@ fn param_type(name: &str) -> Option<Ty> {
 }
 
 pub fn table() -> Table {
-    let mut commands: Vec<(&'static str, String)> =
-        ["create", "delete", "get", "help", "ls", "set", "usage"]
-            .iter()
-            .map(|c| (*c, spec(c).usage()))
-            .collect();
-    commands.sort();
-    Table {
-        tool: TOOL,
-        commands,
-        aliases: &[],
-    }
+    Table::of(
+        TOOL,
+        &["create", "delete", "get", "help", "ls", "set", "usage"],
+        spec,
+    )
 }
 
 pub fn run(node: &Node, argv: &[String]) -> Result<i32> {
@@ -64,14 +58,7 @@ pub fn run(node: &Node, argv: &[String]) -> Result<i32> {
     let cmd = table.resolve(argv)?;
     faults::apply(TOOL, cmd)?;
     let sp = spec(cmd);
-    let p = sp.parse(&argv[1..])?;
-    let errors = schema::validate(&p.opts, &param_type);
-    if !errors.is_empty() {
-        return Err(Failure::Param {
-            errors,
-            usage: Some(sp.usage()),
-        });
-    }
+    let p = sp.parse_checked(&argv[1..], &param_type)?;
     if cmd == "help" {
         return table.help(&p.extra);
     }
