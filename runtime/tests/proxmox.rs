@@ -309,6 +309,16 @@ fn oci_bundle_follows_the_oci_lifecycle() {
     }
     assert_code(&node.run(&["delete", "b1"]), 0);
 
+    // OCI: a created container can be killed; it is then stopped
+    assert_code(
+        &node.run(&["create", "b3", "--bundle", bundle.to_str().unwrap()]),
+        0,
+    );
+    assert_eq!(node.state("b3")["status"], "created");
+    assert_code(&node.run(&["kill", "b3", "TERM"]), 0);
+    assert_eq!(node.state("b3")["status"], "stopped");
+    assert_code(&node.run(&["delete", "b3"]), 0);
+
     // engines' options are refused, not silently dropped
     let o = node.run(&[
         "create",

@@ -841,7 +841,20 @@ impl Backend for ProxmoxLxc {
             )));
         }
         let t = self.resolve(&req.id)?;
-        let init = self.init_pid(&req.id, &t)?;
+        let init = match self.init_pid(&req.id, &t) {
+            Ok(pid) => pid,
+            // OCI: a `created` container can be killed. Its process has not
+            // started (pct has nothing to signal), so the signal ends the
+            // pending process: the container becomes `stopped`.
+            Err(e) if e.kind == ErrorKind::NOT_RUNNING => match (&t.name, &t.record) {
+                (Some(name), Some(r)) if !r.started => {
+                    self.store.modify(name, |r| r.started = true)?;
+                    return Ok(());
+                }
+                _ => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
         let pids = if req.all {
             namespace_pids(init)?
         } else {

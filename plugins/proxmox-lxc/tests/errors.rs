@@ -108,13 +108,17 @@ fn contract_error_rows() {
         ErrorKind::NOT_RUNNING,
         &format!("CT {vmid} not running"),
     );
+    // The CT was never started: OCI lets a `created` container be killed
+    // once (it becomes `stopped`); after that it is not running.
+    let kill = KillRequest {
+        id: v.clone(),
+        signal: 15,
+        all: false,
+    };
+    b.kill(&kill).expect("kill of a created ct");
+    assert_eq!(b.state(&id(&v)).unwrap().status, "stopped");
     expect(
-        b.kill(&KillRequest {
-            id: v.clone(),
-            signal: 15,
-            all: false,
-        })
-        .unwrap_err(),
+        b.kill(&kill).unwrap_err(),
         ErrorKind::NOT_RUNNING,
         "not running",
     );
