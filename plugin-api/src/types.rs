@@ -112,6 +112,15 @@ impl FromStr for Command {
 }
 
 /// What the host tells a backend about itself and this invocation.
+///
+/// ```
+/// use nexcage_plugin_api::HostInfo;
+/// // Every field has a default, so a newer host's extra fields and an
+/// // older host's missing ones both decode.
+/// let h: HostInfo = serde_json::from_str(r#"{"backend":"crun","debug":true}"#).unwrap();
+/// assert_eq!(h.backend, "crun");
+/// assert!(h.log_file.is_none());
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct HostInfo {
@@ -139,6 +148,22 @@ pub struct HostInfo {
 }
 
 /// One request to a backend; the `command` field names the variant.
+///
+/// This is the wire format between host and plugin (pinned by this
+/// example): a JSON object tagged by `command`.
+///
+/// ```
+/// use nexcage_plugin_api::{KillRequest, Request};
+/// let r = Request::Kill(KillRequest { id: "web1".into(), signal: 9, all: false });
+/// assert_eq!(
+///     serde_json::to_string(&r).unwrap(),
+///     r#"{"command":"kill","id":"web1","signal":9,"all":false}"#
+/// );
+/// // Fields added in later minor versions are optional, so an older
+/// // host's request still decodes.
+/// let old: Request = serde_json::from_str(r#"{"command":"kill","id":"x"}"#).unwrap();
+/// assert_eq!(old.command(), nexcage_plugin_api::Command::Kill);
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "kebab-case")]
 pub enum Request {
@@ -360,6 +385,17 @@ pub struct UpdateRequest {
 }
 
 /// The OCI state of a container (runtime-spec `state`).
+///
+/// Fields a runtime adds beyond the spec are kept in `extra`:
+///
+/// ```
+/// use nexcage_plugin_api::ContainerState;
+/// let runc = r#"{"ociVersion":"1.0.2-dev","id":"c1","pid":42,"status":"running",
+///                "bundle":"/b","rootfs":"/b/rootfs","owner":""}"#;
+/// let s: ContainerState = serde_json::from_str(runc).unwrap();
+/// assert_eq!((s.pid, s.status.as_str()), (42, "running"));
+/// assert_eq!(s.extra["rootfs"], "/b/rootfs");
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ContainerState {
     /// `ociVersion`.
@@ -404,7 +440,14 @@ pub struct ContainerSummary {
     pub annotations: BTreeMap<String, String>,
 }
 
-/// The answer to a [`Request`].
+/// The answer to a [`Request`], tagged by `kind` with the payload in
+/// `value`.
+///
+/// ```
+/// use nexcage_plugin_api::Response;
+/// assert_eq!(serde_json::to_string(&Response::Exited(3)).unwrap(), r#"{"kind":"exited","value":3}"#);
+/// assert_eq!(serde_json::to_string(&Response::Done).unwrap(), r#"{"kind":"done"}"#);
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value", rename_all = "kebab-case")]
 pub enum Response {
