@@ -235,7 +235,7 @@ pub type _Boxed = RBox<()>;
 /// root-module symbol (every plugin exports the same symbol name, so two
 /// linked into one binary would clash).
 ///
-/// ```ignore
+/// ```text
 /// nexcage_plugin_api::export_plugin!(MyBackend);
 /// ```
 #[macro_export]
