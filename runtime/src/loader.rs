@@ -211,7 +211,8 @@ pub fn default_plugin_dir() -> Option<PathBuf> {
     if dir.join(".fingerprint").is_dir() && dir.join("deps").is_dir() {
         return Some(dir.to_owned());
     }
-    Some(dir.join("../lib/nexcage/plugins"))
+    // <prefix>/bin/nexcage → <prefix>/lib/nexcage/plugins
+    Some(dir.parent().unwrap_or(dir).join("lib/nexcage/plugins"))
 }
 
 /// The search order, with each entry's origin.

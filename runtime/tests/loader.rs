@@ -276,3 +276,48 @@ fn plugin_logs_reach_the_hosts_log_file() {
         "plugin event forwarded: {text}"
     );
 }
+
+#[test]
+fn installed_layout_finds_plugins_next_to_the_binary() {
+    // <prefix>/bin/nexcage finds <prefix>/lib/nexcage/plugins with no config.
+    let prefix = tempfile::tempdir().unwrap();
+    let bin = prefix.path().join("usr/bin");
+    let plugins = prefix.path().join("usr/lib/nexcage/plugins");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(&plugins).unwrap();
+    for d in [
+        prefix.path().join("usr"),
+        prefix.path().join("usr/lib"),
+        prefix.path().join("usr/lib/nexcage"),
+        plugins.clone(),
+        bin.clone(),
+    ] {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::copy(env!("CARGO_BIN_EXE_nexcage"), bin.join("nexcage")).unwrap();
+    std::fs::copy(
+        common::fixture("testbed"),
+        plugins.join("libnexcage_testbed.so"),
+    )
+    .unwrap();
+    let o = std::process::Command::new(bin.join("nexcage"))
+        .args([
+            "--root",
+            prefix.path().join("root").to_str().unwrap(),
+            "plugins",
+            "--format",
+            "json",
+        ])
+        .env_remove("NEXCAGE_PLUGIN_PATH")
+        .env("NEXCAGE_CONFIG", "")
+        .output()
+        .unwrap();
+    assert_code(&o, 0);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["name"], "testbed");
+    assert_eq!(
+        rows[0]["source"],
+        plugins.join("libnexcage_testbed.so").to_str().unwrap()
+    );
+}
