@@ -316,7 +316,7 @@ pub struct ExecArgs {
     /// Working directory
     #[arg(long)]
     pub cwd: Option<String>,
-    /// User as UID[:GID]
+    /// User as UID or UID:GID
     #[arg(short, long)]
     pub user: Option<String>,
     /// Pass N extra file descriptors
