@@ -20,12 +20,21 @@ pub use error::{Error, Result};
 /// The OCI runtime-spec version nexcage implements.
 pub const SPEC_VERSION: &str = "1.0.2-dev";
 
-/// `--version`, in runc's three-line form (clients parse it).
+/// `--version`, in runc's three-line form (clients such as go-runc parse
+/// it).
 pub fn version_text() -> String {
     format!(
-        "nexcage version {}\ncommit: {}\nspec: {SPEC_VERSION}\nplugin-api: {}\n",
+        "nexcage version {}\ncommit: {}\nspec: {SPEC_VERSION}\n",
         env!("CARGO_PKG_VERSION"),
         option_env!("NEXCAGE_COMMIT").unwrap_or("unknown"),
+    )
+}
+
+/// `nexcage version`: the three lines, plus the plugin-API version.
+pub fn long_version_text() -> String {
+    format!(
+        "{}plugin-api: {}\n",
+        version_text(),
         nexcage_plugin_api::API_VERSION
     )
 }

@@ -11,8 +11,12 @@ use tracing::level_filters::LevelFilter;
 fn main() -> ExitCode {
     nexcage_plugin_api::__private::install_panic_hook();
     let cli = Cli::parse();
-    if cli.global.version || matches!(cli.command, Some(Cmd::Version)) {
+    if cli.global.version {
         print!("{}", nexcage::version_text());
+        return ExitCode::SUCCESS;
+    }
+    if matches!(cli.command, Some(Cmd::Version)) {
+        print!("{}", nexcage::long_version_text());
         return ExitCode::SUCCESS;
     }
     let Some(command) = cli.command else {

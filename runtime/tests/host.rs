@@ -311,6 +311,9 @@ fn version_is_runc_shaped() {
     assert!(lines[0].starts_with("nexcage version "), "{out}");
     assert!(lines[1].starts_with("commit: "), "{out}");
     assert!(lines[2].starts_with("spec: 1.0"), "{out}");
+    assert_eq!(lines.len(), 3, "{out}");
+    let o = env.run(&["version"]);
+    assert!(stdout(&o).contains("plugin-api: 1."), "{}", stdout(&o));
 }
 
 #[test]
