@@ -180,7 +180,7 @@ mod tests {
     #[test]
     fn corrupt_file_is_reported_and_kept() {
         let dir = tempdir();
-        let p = dir.join("x.json");
+        let p = dir.path().join("x.json");
         fs::write(&p, b"{not json").unwrap();
         let e = read_json::<serde_json::Value>(&p).unwrap_err();
         assert!(e.to_string().contains("is corrupt"), "{e}");
@@ -191,7 +191,7 @@ mod tests {
     fn missing_file_reads_as_none() {
         let dir = tempdir();
         assert!(
-            read_json::<serde_json::Value>(&dir.join("nope"))
+            read_json::<serde_json::Value>(&dir.path().join("nope"))
                 .unwrap()
                 .is_none()
         );
@@ -200,8 +200,8 @@ mod tests {
     #[test]
     fn concurrent_read_modify_write_loses_nothing() {
         let dir = tempdir();
-        let file = dir.join("counter.json");
-        let lock = dir.join(".lock");
+        let file = dir.path().join("counter.json");
+        let lock = dir.path().join(".lock");
         let threads: Vec<_> = (0..8)
             .map(|_| {
                 let (file, lock) = (file.clone(), lock.clone());
@@ -219,7 +219,7 @@ mod tests {
         }
         assert_eq!(read_json::<u64>(&file).unwrap(), Some(200));
         // No temporary files are left behind.
-        let left: Vec<_> = fs::read_dir(&dir)
+        let left: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
             .filter_map(|e| e.ok())
             .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
@@ -227,12 +227,7 @@ mod tests {
         assert!(left.is_empty());
     }
 
-    fn tempdir() -> PathBuf {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let d = std::env::temp_dir().join(format!("nexcage-state-test-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&d);
-        fs::create_dir_all(&d).unwrap();
-        d
+    fn tempdir() -> tempfile::TempDir {
+        tempfile::tempdir().unwrap()
     }
 }
