@@ -232,6 +232,19 @@ fn create(ctx: &Ctx, a: cli::CreateArgs, run: Option<(bool, bool)>) -> Result<i3
         })?),
         (None, Some(_)) => None,
     };
+    if let (Some(b), None) = (&bundle, &a.pve.image)
+        && !b.join("config.json").is_file()
+    {
+        let hint = if a.oci.bundle.is_none() {
+            " (the default is the current directory)"
+        } else {
+            ""
+        };
+        return Err(Error::Invalid(format!(
+            "{} is not an OCI bundle: it has no config.json{hint}; give --bundle DIR for an OCI bundle or --image TEMPLATE for a Proxmox template",
+            b.display()
+        )));
+    }
     let mut options = BTreeMap::new();
     for kv in &a.pve.opts {
         let (k, v) = kv

@@ -38,7 +38,7 @@ fn routes_by_rule_and_then_by_recorded_owner() {
     assert!(stdout(&o).contains("backend: testbed"), "{}", stdout(&o));
 
     // ...until the container exists: then its owner serves every command.
-    assert_code(&env.run(&["create", "kube-a", "--bundle", "/"]), 0);
+    assert_code(&env.run(&["create", "kube-a", "--bundle", "."]), 0);
     let o = env.run(&["route", "state", "kube-a"]);
     assert!(stdout(&o).contains("backend: kube"), "{}", stdout(&o));
     assert!(
@@ -75,7 +75,7 @@ fn backend_flag_overrides_routing() {
 fn list_merges_every_backend() {
     let env = Env::new(&[("testbed", "testbed")], TWO_BACKENDS);
     for id in ["web-1", "kube-x", "plain"] {
-        assert_code(&env.run(&["create", id, "--bundle", "/"]), 0);
+        assert_code(&env.run(&["create", id, "--bundle", "."]), 0);
     }
     let o = env.run(&["list", "--format", "json"]);
     assert_code(&o, 0);
@@ -114,7 +114,7 @@ fn concurrent_creates_lose_no_record() {
     let children: Vec<_> = (0..20)
         .map(|i| {
             env.cmd()
-                .args(["create", &format!("c{i}"), "--bundle", "/"])
+                .args(["create", &format!("c{i}"), "--bundle", "."])
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -292,7 +292,7 @@ fn corrupt_owner_record_is_reported_not_overwritten() {
     );
     std::fs::create_dir_all(env.root.join("owners")).unwrap();
     std::fs::write(env.root.join("owners/bad.json"), "{oops").unwrap();
-    let o = env.run(&["create", "bad", "--bundle", "/"]);
+    let o = env.run(&["create", "bad", "--bundle", "."]);
     assert_code(&o, 1);
     assert!(stderr(&o).contains("is corrupt"), "{}", stderr(&o));
     assert_eq!(
@@ -322,8 +322,33 @@ fn exec_arguments_reach_the_backend_intact() {
         &[("testbed", "testbed")],
         "[routing]\ndefault = \"testbed\"\n",
     );
-    assert_code(&env.run(&["create", "e1", "--bundle", "/"]), 0);
+    assert_code(&env.run(&["create", "e1", "--bundle", "."]), 0);
     // The testbed answers with the argument count as exit code.
     let o = env.run(&["exec", "e1", "ls", "-la", "--", "x"]);
     assert_code(&o, 4);
+}
+
+#[test]
+fn create_without_a_bundle_or_image_explains_itself() {
+    let env = Env::new(
+        &[("testbed", "testbed")],
+        "[routing]\ndefault = \"testbed\"\n",
+    );
+    let empty = env.dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let o = env
+        .cmd()
+        .current_dir(&empty)
+        .args(["create", "c1"])
+        .output()
+        .unwrap();
+    assert_code(&o, 1);
+    let e = stderr(&o);
+    assert!(
+        e.contains(
+            "is not an OCI bundle: it has no config.json (the default is the current directory)"
+        ),
+        "{e}"
+    );
+    assert!(e.contains("--image TEMPLATE"), "{e}");
 }

@@ -209,7 +209,7 @@ fn broken_plugins_the_command_does_not_need_do_not_stop_it() {
         ],
         TESTBED,
     );
-    let o = env.run(&["create", "c1", "--bundle", "/"]);
+    let o = env.run(&["create", "c1", "--bundle", "."]);
     assert_code(&o, 0);
     let o = env.run(&["state", "c1"]);
     assert_code(&o, 0);
@@ -266,7 +266,7 @@ fn plugin_logs_reach_the_hosts_log_file() {
         "create",
         "logme",
         "--bundle",
-        "/",
+        ".",
     ]);
     assert_code(&o, 0);
     let text = std::fs::read_to_string(&log).unwrap();

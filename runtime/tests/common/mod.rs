@@ -28,6 +28,7 @@ pub fn fixture(name: &str) -> PathBuf {
 
 pub struct Env {
     pub dir: tempfile::TempDir,
+    pub bundle: PathBuf,
     pub plugins: PathBuf,
     pub config: PathBuf,
     pub root: PathBuf,
@@ -46,7 +47,13 @@ impl Env {
             std::fs::copy(fixture(fixture_name), &dst).expect("copy fixture");
             std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         }
+        // A minimal bundle (the testbed reads nothing from it); commands
+        // run from it, so `--bundle .` names it.
+        let bundle = dir.path().join("bundle");
+        std::fs::create_dir(&bundle).expect("mkdir bundle");
+        std::fs::write(bundle.join("config.json"), "{}").expect("write config.json");
         let env = Env {
+            bundle,
             config: dir.path().join("config.toml"),
             root: dir.path().join("root"),
             plugins: pdir,
@@ -70,6 +77,7 @@ impl Env {
             .arg(&self.config)
             .arg("--root")
             .arg(&self.root);
+        c.current_dir(&self.bundle);
         c.env_remove("NEXCAGE_PLUGIN_PATH")
             .env_remove("NEXCAGE_CONFIG");
         c
