@@ -456,3 +456,29 @@ fn run_creates_and_starts() {
         assert_code(&node.run(&["delete", "--force", id]), 0);
     }
 }
+
+#[test]
+fn name_map_can_live_outside_the_state_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let persist = dir.path().join("persist");
+    let node = Node::new(&format!("state_dir = \"{}\"\n", persist.display()));
+    assert_code(&node.run(&["create", "p1", "--image", "busybox"]), 0);
+    let map = std::fs::read_to_string(persist.join("containers.json")).unwrap();
+    assert!(map.contains("\"p1\""), "{map}");
+    // A new state root (as after a reboot of /run) still knows the name
+    // from the map: one pct call, no `pct list` fallback by hostname.
+    let calls = node.count(|| {
+        let o = Command::new(env!("CARGO_BIN_EXE_nexcage"))
+            .arg("--config")
+            .arg(node.config())
+            .arg("--root")
+            .arg(dir.path().join("fresh-root"))
+            .args(["state", "p1"])
+            .env("PVE_DOUBLE_ROOT", node.root())
+            .output()
+            .unwrap();
+        assert_code(&o, 0);
+    });
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_code(&node.run(&["delete", "p1"]), 0);
+}

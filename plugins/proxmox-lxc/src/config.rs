@@ -17,6 +17,7 @@ struct Raw {
     storage: Option<String>,
     template_storage: Option<String>,
     template_dir: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
     rootfs_gib: Option<u32>,
     memory_mb: Option<u64>,
     swap_mb: Option<u64>,
@@ -52,6 +53,9 @@ pub struct Config {
     pub template_storage: String,
     /// The template storage's `template/cache` directory, if known.
     pub template_dir: Option<PathBuf>,
+    /// Where the name ⇄ VMID map lives, if not under nexcage's `--root`
+    /// (which is tmpfs by default): e.g. `/var/lib/nexcage/proxmox-lxc`.
+    pub state_dir: Option<PathBuf>,
     pub rootfs_gib: u32,
     pub memory_mb: u64,
     pub swap_mb: u64,
@@ -121,6 +125,12 @@ impl Config {
             None if template_storage == "local" => Some(PathBuf::from(LOCAL_TEMPLATE_DIR)),
             None => None,
         };
+        if let Some(d) = raw.state_dir.as_ref().filter(|d| !d.is_absolute()) {
+            return Err(bad(
+                "state_dir",
+                format!("state_dir: {} must be an absolute path", d.display()),
+            ));
+        }
         let rootfs_gib = raw.rootfs_gib.unwrap_or(8);
         if rootfs_gib == 0 {
             return Err(bad("rootfs_gib", "rootfs_gib must be at least 1"));
@@ -162,6 +172,7 @@ impl Config {
             storage,
             template_storage,
             template_dir,
+            state_dir: raw.state_dir,
             rootfs_gib,
             memory_mb,
             swap_mb,
@@ -371,6 +382,7 @@ mod tests {
             (json!({"node": "-x"}), "node"),
             (json!({"pct": "/nonexistent/pct"}), "pct"),
             (json!({"template_dir": "rel"}), "template_dir"),
+            (json!({"state_dir": "rel"}), "state_dir"),
         ] {
             let e = Config::from_json(cfg.clone()).unwrap_err();
             assert_eq!(e.kind, ErrorKind::INVALID_CONFIG, "{cfg}");

@@ -1076,7 +1076,11 @@ impl Plugin for ProxmoxLxc {
 
     fn new(config: serde_json::Value, host: &HostInfo) -> BackendResult<Self> {
         let cfg = Config::from_json(config)?;
-        if host.state_dir.as_os_str().is_empty() {
+        let state_dir = cfg
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| host.state_dir.clone());
+        if state_dir.as_os_str().is_empty() {
             return Err(BackendError::failed(
                 "the host gave the proxmox-lxc backend no state directory",
             ));
@@ -1088,7 +1092,7 @@ impl Plugin for ProxmoxLxc {
             timeout: cfg.timeout,
         };
         Ok(ProxmoxLxc {
-            store: Store::new(&host.state_dir),
+            store: Store::new(&state_dir),
             tools,
             cfg,
         })
