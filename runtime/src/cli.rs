@@ -8,7 +8,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// nexcage: run containers on Proxmox VE (pct) or any runc-compatible
 /// runtime, chosen per container by a routing table.
 #[derive(Debug, Parser)]
-#[command(name = "nexcage", disable_version_flag = true, max_term_width = 100)]
+// args_override_self: a repeated flag takes its last value, as runc's flag
+// parsing does, instead of being a usage error.
+#[command(
+    name = "nexcage",
+    disable_version_flag = true,
+    max_term_width = 100,
+    args_override_self = true
+)]
 pub struct Cli {
     /// Global options.
     #[command(flatten)]
@@ -483,6 +490,9 @@ mod tests {
         ]);
         assert_eq!(c.global.rootless.as_deref(), Some("false"));
         assert!(c.global.systemd_cgroup);
+        // a repeated flag: the last one wins
+        let c = parse(&["--root", "/a", "--root=/b", "state", "x"]);
+        assert_eq!(c.global.root.as_deref(), Some(std::path::Path::new("/b")));
         let c = parse(&["update", "--resources=-", "x"]);
         let Some(Cmd::Update(u)) = c.command else {
             panic!()
