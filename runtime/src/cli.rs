@@ -490,6 +490,17 @@ mod tests {
         ]);
         assert_eq!(c.global.rootless.as_deref(), Some("false"));
         assert!(c.global.systemd_cgroup);
+        // repeatable options still accumulate
+        let Some(Cmd::Exec(e)) = parse(&["exec", "--env", "A=1", "-e", "B=2", "c", "env"]).command
+        else {
+            panic!()
+        };
+        assert_eq!(e.env, ["A=1", "B=2"]);
+        let Some(Cmd::Create(a)) = parse(&["create", "x", "--tag", "a", "--tag", "b,c"]).command
+        else {
+            panic!()
+        };
+        assert_eq!(a.pve.tags, ["a", "b", "c"]);
         // a repeated flag: the last one wins
         let c = parse(&["--root", "/a", "--root=/b", "state", "x"]);
         assert_eq!(c.global.root.as_deref(), Some(std::path::Path::new("/b")));
