@@ -672,6 +672,20 @@ fn plugins(ctx: &Ctx, format: OutputFormat) -> Result<i32> {
             r.commands.join(",")
         );
     }
+    // The backend instances the config routes to, and whether their plugin
+    // is here: what a routed command will find.
+    let backends = ctx.cfg.mentioned_backends();
+    if !backends.is_empty() {
+        let w = backends.iter().map(String::len).max().unwrap_or(0).max(7);
+        outln!();
+        outln!("{:<w$}  PLUGIN", "BACKEND");
+        for name in backends {
+            let plugin = ctx.cfg.backend(&name).plugin;
+            let found = rows.iter().any(|r| r.name == plugin);
+            let note = if found { "" } else { "  (plugin not found)" };
+            outln!("{name:<w$}  {plugin}{note}");
+        }
+    }
     Ok(0)
 }
 

@@ -352,3 +352,23 @@ fn create_without_a_bundle_or_image_explains_itself() {
     );
     assert!(e.contains("--image TEMPLATE"), "{e}");
 }
+
+#[test]
+fn plugins_shows_the_backends_the_config_routes_to() {
+    let env = Env::new(
+        &[("testbed", "testbed")],
+        &format!("{TWO_BACKENDS}[backends.ghost]\nplugin = \"nowhere\"\n"),
+    );
+    let o = env.run(&["plugins"]);
+    assert_code(&o, 0);
+    let out = stdout(&o);
+    let section = out
+        .split("\nBACKEND")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(section.contains("web      testbed"), "{out}");
+    assert!(
+        section.contains("ghost    nowhere  (plugin not found)"),
+        "{out}"
+    );
+}
