@@ -444,14 +444,7 @@ fn list(ctx: &Ctx, a: &cli::ListArgs) -> Result<i32> {
 }
 
 fn print_table(rows: &[ContainerSummary]) {
-    let mut lines = vec![[
-        "ID".to_owned(),
-        "BACKEND".to_owned(),
-        "STATUS".to_owned(),
-        "PID".to_owned(),
-        "INFO".to_owned(),
-    ]];
-    for r in rows {
+    let lines = rows.iter().map(|r| {
         let info = if r.annotations.is_empty() {
             r.bundle.clone()
         } else {
@@ -462,19 +455,21 @@ fn print_table(rows: &[ContainerSummary]) {
                 .collect::<Vec<_>>()
                 .join(" ")
         };
-        lines.push([
-            r.id.clone(),
-            r.backend.clone(),
-            r.status.clone(),
-            if r.pid > 0 {
-                r.pid.to_string()
-            } else {
-                "-".to_owned()
-            },
-            info,
-        ]);
-    }
-    let mut widths = [0usize; 5];
+        let pid = if r.pid > 0 {
+            r.pid.to_string()
+        } else {
+            "-".to_owned()
+        };
+        vec![r.id.clone(), r.backend.clone(), r.status.clone(), pid, info]
+    });
+    print_columns(&["ID", "BACKEND", "STATUS", "PID", "INFO"], lines);
+}
+
+/// Prints aligned columns (two spaces apart, the last one unpadded).
+fn print_columns(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) {
+    let mut lines = vec![header.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>()];
+    lines.extend(rows);
+    let mut widths = vec![0usize; header.len()];
     for l in &lines {
         for (w, c) in widths.iter_mut().zip(l) {
             *w = (*w).max(c.chars().count());
@@ -642,49 +637,32 @@ fn plugins(ctx: &Ctx, format: OutputFormat) -> Result<i32> {
         print_json(&rows)?;
         return Ok(0);
     }
-    let w_name = rows.iter().map(|r| r.name.len()).max().unwrap_or(0).max(4);
-    let w_ver = rows
-        .iter()
-        .map(|r| r.version.len())
-        .max()
-        .unwrap_or(0)
-        .max(7);
-    let w_src = rows
-        .iter()
-        .map(|r| r.source.len())
-        .max()
-        .unwrap_or(0)
-        .max(6);
-    outln!(
-        "{:<w_name$}  {:<w_ver$}  {:<5}  {:<w_src$}  COMMANDS",
-        "NAME",
-        "VERSION",
-        "API",
-        "SOURCE"
+    print_columns(
+        &["NAME", "VERSION", "API", "SOURCE", "COMMANDS"],
+        rows.iter().map(|r| {
+            vec![
+                r.name.clone(),
+                r.version.clone(),
+                r.api_version.clone(),
+                r.source.clone(),
+                r.commands.join(","),
+            ]
+        }),
     );
-    for r in &rows {
-        outln!(
-            "{:<w_name$}  {:<w_ver$}  {:<5}  {:<w_src$}  {}",
-            r.name,
-            r.version,
-            r.api_version,
-            r.source,
-            r.commands.join(",")
-        );
-    }
     // The backend instances the config routes to, and whether their plugin
     // is here: what a routed command will find.
     let backends = ctx.cfg.mentioned_backends();
     if !backends.is_empty() {
-        let w = backends.iter().map(String::len).max().unwrap_or(0).max(7);
         outln!();
-        outln!("{:<w$}  PLUGIN", "BACKEND");
-        for name in backends {
-            let plugin = ctx.cfg.backend(&name).plugin;
-            let found = rows.iter().any(|r| r.name == plugin);
-            let note = if found { "" } else { "  (plugin not found)" };
-            outln!("{name:<w$}  {plugin}{note}");
-        }
+        print_columns(
+            &["BACKEND", "PLUGIN"],
+            backends.into_iter().map(|name| {
+                let plugin = ctx.cfg.backend(&name).plugin;
+                let found = rows.iter().any(|r| r.name == plugin);
+                let note = if found { "" } else { "  (plugin not found)" };
+                vec![name, format!("{plugin}{note}")]
+            }),
+        );
     }
     Ok(0)
 }
