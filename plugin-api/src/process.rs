@@ -16,8 +16,9 @@ use std::io::{Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wait_timeout::ChildExt;
 
@@ -158,11 +159,16 @@ pub fn run_with_input(
         }
         _ => None,
     };
+    let started = Instant::now();
     let out_reader = child.stdout.take().map(spawn_reader);
     let err_reader = child.stderr.take().map(spawn_reader);
     let status = wait(&mut child, &program, timeout, stdio != Stdio::Inherit);
-    let stdout = out_reader.map(join_reader).unwrap_or_default();
-    let stderr = err_reader.map(join_reader).unwrap_or_default();
+    // A process the tool left behind (a daemon in its own session) can hold
+    // our pipes open after the tool exited: the deadline bounds the reading
+    // too, with a short grace to drain what is already in the pipe.
+    let until = timeout.map(|t| (started + t).max(Instant::now() + READ_GRACE));
+    let stdout = out_reader.map(|r| r.collect(until)).unwrap_or_default();
+    let stderr = err_reader.map(|r| r.collect(until)).unwrap_or_default();
     if let Some(w) = writer {
         let _ = w.join();
     }
@@ -211,16 +217,54 @@ fn kill_tree(child: &mut Child, own_group: bool) {
     let _ = child.kill();
 }
 
-fn spawn_reader<R: Read + Send + 'static>(mut r: R) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = r.read_to_end(&mut buf);
-        String::from_utf8_lossy(&buf).into_owned()
-    })
+/// How long reading may go on after the tool exited at its deadline.
+const READ_GRACE: Duration = Duration::from_millis(200);
+
+/// A pipe drained by a thread into a shared buffer, so the caller can stop
+/// waiting for end-of-file and still keep what was read.
+struct Reader {
+    buf: Arc<Mutex<Vec<u8>>>,
+    done: mpsc::Receiver<()>,
 }
 
-fn join_reader(h: thread::JoinHandle<String>) -> String {
-    h.join().unwrap_or_default()
+fn spawn_reader<R: Read + Send + 'static>(mut r: R) -> Reader {
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let (tx, done) = mpsc::channel();
+    let shared = Arc::clone(&buf);
+    thread::spawn(move || {
+        let mut chunk = [0u8; 64 * 1024];
+        loop {
+            match r.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => match shared.lock() {
+                    Ok(mut b) => b.extend_from_slice(&chunk[..n]),
+                    Err(_) => break,
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        let _ = tx.send(());
+    });
+    Reader { buf, done }
+}
+
+impl Reader {
+    /// The output, once the pipe closed or `until` passed (`None`: wait
+    /// for the pipe to close).
+    fn collect(self, until: Option<Instant>) -> String {
+        let _ = match until {
+            None => self
+                .done
+                .recv()
+                .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            Some(t) => self
+                .done
+                .recv_timeout(t.saturating_duration_since(Instant::now())),
+        };
+        let bytes = self.buf.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
 }
 
 /// The search path used when `PATH` is unset or empty, as execvp(3) and
@@ -275,6 +319,22 @@ mod tests {
             e.to_string().contains("sh did not finish within 0.3s"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_left_behind_process_holding_the_pipe_does_not_block_past_the_deadline() {
+        let mut c = Command::new("sh");
+        // The tool exits at once; the sleep in a new session keeps stdout
+        // open and is out of reach of the group kill.
+        c.args(["-c", "setsid sleep 5 & echo hi"]);
+        let start = std::time::Instant::now();
+        let o = run(&mut c, Stdio::Capture, Some(Duration::from_millis(500))).unwrap();
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!((o.code, o.stdout.as_str()), (0, "hi\n"));
     }
 
     #[test]
